@@ -1,0 +1,106 @@
+"""One error contract for the whole API.
+
+Services raise `ApplicationError` subclasses carrying the exact status and body the
+specification prescribes; `api_exception_handler` renders them. DRF's own exceptions
+keep DRF's shapes, except authentication failures, which use the seed's bodies.
+"""
+
+import logging
+
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+logger = logging.getLogger(__name__)
+
+
+class ApplicationError(Exception):
+    status_code = status.HTTP_400_BAD_REQUEST
+
+    def __init__(self, body: dict, status_code: int | None = None, headers: dict | None = None):
+        super().__init__(body)
+        self.body = body
+        if status_code is not None:
+            self.status_code = status_code
+        self.headers = headers or {}
+
+
+class ValidationFailed(ApplicationError):
+    """A 400 whose body is the seed's field-keyed or `error`-keyed message."""
+
+
+class InsufficientCredits(ApplicationError):
+    status_code = status.HTTP_402_PAYMENT_REQUIRED
+
+    def __init__(self, required, available):
+        self.required = required
+        self.available = available
+        super().__init__(
+            {"error": f"You require {format_credits(required)} credits, but only {format_credits(available)} are available."}
+        )
+
+
+class PlanLimitExceeded(ApplicationError):
+    def __init__(self, limit: int, requested: int):
+        super().__init__({"error": "Plan limit exceeded", "limit": limit, "requested": requested})
+
+
+class NotFound(ApplicationError):
+    status_code = status.HTTP_404_NOT_FOUND
+
+    def __init__(self, message: str = "Not found."):
+        super().__init__({"error": message})
+
+
+class Conflict(ApplicationError):
+    status_code = status.HTTP_409_CONFLICT
+
+    def __init__(self, message: str):
+        super().__init__({"error": message})
+
+
+def format_credits(value) -> str:
+    """Credits print as integers when whole (`240`), else without trailing zeros (`2.5`)."""
+    text = format(value.normalize(), "f") if hasattr(value, "normalize") else str(value)
+    return text
+
+
+INVALID_TOKEN = "invalid"
+INACTIVE_USER = "inactive"
+
+# Submit-style endpoints (seed 000). Views of seed 001 override these with their own bodies.
+DEFAULT_AUTH_ERROR_BODIES = {
+    INVALID_TOKEN: {"message": "Invalid or expired token"},
+    INACTIVE_USER: {"message": "User is inactive or deleted"},
+}
+
+
+class AuthenticationError(exceptions.AuthenticationFailed):
+    """A rejected credential; the view decides the exact 401 body for `reason`."""
+
+    def __init__(self, reason: str):
+        super().__init__(detail=DEFAULT_AUTH_ERROR_BODIES[reason]["message"])
+        self.reason = reason
+
+
+def api_exception_handler(exc, context):
+    if isinstance(exc, ApplicationError):
+        return Response(exc.body, status=exc.status_code, headers=exc.headers)
+    if isinstance(exc, AuthenticationError):
+        return _unauthorized(context, exc.reason)
+    if isinstance(exc, exceptions.NotAuthenticated):
+        return _unauthorized(context, INVALID_TOKEN)
+    if isinstance(exc, exceptions.ParseError):
+        return Response({"error": f"Malformed request body: {exc.detail}"}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, exceptions.UnsupportedMediaType):
+        return Response({"error": str(exc.detail)}, status=status.HTTP_415_UNSUPPORTED_MEDIA_TYPE)
+    from rest_framework.views import exception_handler  # DRF's views import our authentication class
+
+    response = exception_handler(exc, context)
+    if response is None:
+        logger.exception("Unhandled error in %s", context.get("view"))
+    return response
+
+
+def _unauthorized(context, reason: str) -> Response:
+    bodies = getattr(context.get("view"), "auth_error_bodies", DEFAULT_AUTH_ERROR_BODIES)
+    return Response(bodies[reason], status=status.HTTP_401_UNAUTHORIZED, headers={"WWW-Authenticate": "Bearer"})

@@ -1,0 +1,136 @@
+import uuid
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+
+
+class JobStatus(models.TextChoices):
+    """The seed's lifecycle names, verbatim."""
+
+    UPLOADING = "Uploading", "Uploading"
+    STARTED = "Enrichment Started", "Enrichment Started"
+    PREPARING = "Preparing Data", "Preparing Data"
+    DATACORE = "DataCore Lookup", "DataCore Lookup"
+    SCRAPED = "Scraped DB Lookup", "Scraped DB Lookup"
+    BIGQUERY = "BigQuery Lookup", "BigQuery Lookup"
+    MEILISEARCH = "Meilisearch Lookup", "Meilisearch Lookup"
+    PRO = "Pro Enrichment", "Pro Enrichment"
+    EMAIL_VALIDATION = "Email Validation", "Email Validation"
+    PHONE_LOOKUP = "BigQuery Phone Lookup", "BigQuery Phone Lookup"
+    NAME_MATCH = "Name-Match Verification", "Name-Match Verification"
+    STILL_IN_COMPANY = "Still-In-Company Check", "Still-In-Company Check"
+    STATS = "Calculating Stats", "Calculating Stats"
+    RECONCILING = "Reconciling Credits", "Reconciling Credits"
+    SAVING = "Saving Results", "Saving Results"
+    SAVING_ROWS = "Saving Row Results", "Saving Row Results"
+    COMPLETED = "Enrichment Completed", "Enrichment Completed"
+    PAUSED = "Paused", "Paused"
+    FAILURE = "Failure", "Failure"
+
+
+TERMINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILURE})
+
+
+class Job(models.Model):
+    class Type(models.TextChoices):
+        CONTACT = "contact", "Contact"
+        ACCOUNT = "account", "Account"
+
+    class Level(models.TextChoices):
+        STANDARD = "standard", "Standard"
+        PRO = "pro", "Pro"
+        QUICK = "quick", "Quick"
+
+    job_id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="enrichment_jobs")
+    type = models.CharField(max_length=16, choices=Type.choices)
+    level = models.CharField(max_length=16, choices=Level.choices)
+    fields_to_enrich = models.JSONField(default=list)
+    criteria = models.JSONField(null=True, blank=True)
+    record_count = models.PositiveIntegerField()
+    input_data = models.JSONField(default=list, help_text="The submitted records, in order.")
+    input_file_name = models.CharField(max_length=255, blank=True)
+    min_confidence = models.PositiveSmallIntegerField(null=True, blank=True)
+    webhook_url = models.URLField(max_length=1000, blank=True)
+
+    rate_category = models.CharField(max_length=16)
+    per_row_rate = models.DecimalField(max_digits=12, decimal_places=4,
+                                       help_text="Current per-row price; resume re-prices it.")
+    rate_multiplier = models.PositiveIntegerField(default=1, help_text="criteria.limit for expanded accounts")
+    estimated_credits = models.DecimalField(max_digits=14, decimal_places=4)
+
+    status = models.CharField(max_length=40, choices=JobStatus.choices, default=JobStatus.UPLOADING)
+    stage_log = models.JSONField(default=list, blank=True)
+    rows_processed = models.PositiveIntegerField(default=0)
+    checkpoint = models.JSONField(null=True, blank=True)
+    pause_requested = models.BooleanField(default=False)
+    pause_count = models.PositiveIntegerField(default=0)
+    field_stats = models.JSONField(default=dict, blank=True)
+    failure_reason = models.TextField(blank=True)
+    failure_meta = models.JSONField(null=True, blank=True)
+
+    attempts = models.PositiveIntegerField(default=0)
+    lease_owner = models.CharField(max_length=64, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user", "-created_at"]), models.Index(fields=["status", "queued_at"])]
+
+    def __str__(self):
+        return f"{self.type}/{self.level} job {self.job_id} ({self.status})"
+
+    @property
+    def criteria_limit(self) -> int | None:
+        return (self.criteria or {}).get("limit")
+
+    @property
+    def row_charge(self) -> Decimal:
+        """What one input row costs at the job's current rate."""
+        return self.per_row_rate * self.rate_multiplier
+
+
+class JobRow(models.Model):
+    """One input row's result, saved as soon as the row is finished; the source of truth for results."""
+
+    class EnrichmentStatus(models.TextChoices):
+        ENRICHED = "enriched"
+        PARTIAL = "partially_enriched"
+        NOT_ENRICHED = "not_enriched"
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="rows")
+    row_uid = models.CharField(max_length=32, unique=True, help_text="Internal UUID, 32 hex characters.")
+    position = models.PositiveIntegerField(help_text="Index of the input row.")
+    output = models.JSONField(help_text="Output rows of this input row (several when an account expands).")
+    enrichment_status = models.CharField(max_length=24, choices=EnrichmentStatus.choices)
+    charge = models.DecimalField(max_digits=12, decimal_places=4, default=Decimal("0"),
+                                 help_text="What this row was charged when processed.")
+    delivered_units = models.PositiveIntegerField(default=0, help_text="Rows delivered that keep their charge.")
+    refund_reason = models.CharField(max_length=40, blank=True)
+    completed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [models.UniqueConstraint(fields=["job", "position"], name="job_row_once_per_position")]
+
+
+class IdempotencyRecord(models.Model):
+    """A stored response replayed for retries carrying the same `Idempotency-Key` (scoped to a token)."""
+
+    token = models.ForeignKey("tokens.ApiToken", on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    endpoint = models.CharField(max_length=100)
+    request_fingerprint = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField(null=True)
+    response_body = models.JSONField(null=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["token", "key"], name="idempotency_key_once_per_token")]

@@ -1,0 +1,90 @@
+from decimal import Decimal
+
+from django import forms
+from django.contrib import admin, messages
+from django.shortcuts import redirect, render
+from django.urls import path, reverse
+
+from ecore.exceptions import ApplicationError
+from wallet.models import LedgerEntry, Wallet
+from wallet.services import wallet_adjust, wallet_topup
+
+
+class WalletMovementForm(forms.Form):
+    amount = forms.DecimalField(max_digits=14, decimal_places=4,
+                                help_text="Credits. Top-ups must be positive; adjustments may be negative.")
+    note = forms.CharField(max_length=255)
+
+
+class LedgerEntryInline(admin.TabularInline):
+    model = LedgerEntry
+    extra = 0
+    can_delete = False
+    fields = ("created_at", "kind", "amount", "balance_after", "job", "reference", "note")
+    readonly_fields = fields
+    ordering = ("-created_at", "-id")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Wallet)
+class WalletAdmin(admin.ModelAdmin):
+    list_display = ("user", "balance", "updated_at")
+    search_fields = ("user__username",)
+    readonly_fields = ("user", "balance", "updated_at")
+    inlines = [LedgerEntryInline]
+    change_form_template = "admin/wallet/wallet_change_form.html"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_urls(self):
+        return [
+            path("<int:wallet_id>/topup/", self.admin_site.admin_view(self.movement_view),
+                 {"kind": "topup"}, name="wallet_wallet_topup"),
+            path("<int:wallet_id>/adjust/", self.admin_site.admin_view(self.movement_view),
+                 {"kind": "adjustment"}, name="wallet_wallet_adjust"),
+        ] + super().get_urls()
+
+    def movement_view(self, request, wallet_id, kind):
+        wallet = Wallet.objects.select_related("user").get(pk=wallet_id)
+        form = WalletMovementForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            amount: Decimal = form.cleaned_data["amount"]
+            note = form.cleaned_data["note"]
+            try:
+                if kind == "topup":
+                    wallet_topup(user=wallet.user, amount=amount, note=note, created_by=request.user)
+                else:
+                    wallet_adjust(user=wallet.user, amount=amount, note=note, created_by=request.user)
+            except ValueError as exc:
+                form.add_error("amount", str(exc))
+            except ApplicationError as exc:
+                form.add_error("amount", str(exc.body))
+            else:
+                self.message_user(request, f"{kind.title()} of {amount} credits recorded.", messages.SUCCESS)
+                return redirect(reverse("admin:wallet_wallet_change", args=[wallet.pk]))
+        context = {**self.admin_site.each_context(request), "wallet": wallet, "form": form, "kind": kind,
+                   "opts": self.model._meta, "title": f"{kind.title()} for {wallet.user}"}
+        return render(request, "admin/wallet/movement_form.html", context)
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "wallet", "kind", "amount", "balance_after", "job", "reference")
+    list_filter = ("kind",)
+    search_fields = ("wallet__user__username", "reference", "note")
+    readonly_fields = [f.name for f in LedgerEntry._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
