@@ -1,0 +1,92 @@
+"""DataCore: eCore's own reference database of companies and people.
+
+Columns carry the seed's field names, so a requested field maps to a column of the same name.
+`*_norm` columns hold the keys of `sources.normalize`, computed identically at import and at
+lookup, and are what the pipeline's batch queries hit.
+"""
+
+from django.contrib.postgres.indexes import GinIndex
+from django.db import models
+
+
+class Company(models.Model):
+    source_key = models.CharField(max_length=255, unique=True, help_text="Natural key: domain, else name.")
+    company_name = models.CharField(max_length=255)
+    company_website = models.CharField(max_length=255, blank=True)
+    company_linkedin_url = models.CharField(max_length=255, blank=True)
+    company_hq_street = models.CharField(max_length=255, blank=True)
+    company_hq_city = models.CharField(max_length=128, blank=True)
+    company_hq_state = models.CharField(max_length=128, blank=True)
+    company_hq_state_code = models.CharField(max_length=16, blank=True)
+    company_hq_postal_code = models.CharField(max_length=32, blank=True)
+    company_hq_country = models.CharField(max_length=128, blank=True)
+    company_hq_country_code = models.CharField(max_length=8, blank=True)
+    company_hq_phone = models.CharField(max_length=64, blank=True)
+    industry = models.CharField(max_length=128, blank=True)
+    sub_industry = models.CharField(max_length=128, blank=True)
+    revenue_range = models.CharField(max_length=64, blank=True)
+    employee_range = models.CharField(max_length=64, blank=True)
+    year_founded = models.CharField(max_length=8, blank=True)
+    industry_naics_code = models.CharField(max_length=16, blank=True)
+    industry_naics_description = models.CharField(max_length=255, blank=True)
+    industry_sic_code = models.CharField(max_length=16, blank=True)
+    industry_sic_description = models.CharField(max_length=255, blank=True)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="subsidiaries")
+
+    name_norm = models.CharField(max_length=255, db_index=True)
+    domain_norm = models.CharField(max_length=255, db_index=True, blank=True)
+    linkedin_norm = models.CharField(max_length=255, db_index=True, blank=True)
+    opted_out = models.BooleanField(default=False)
+    last_seen_at = models.DateTimeField(null=True, blank=True, help_text="When DataCore last verified the record.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "companies"
+        indexes = [GinIndex(fields=["name_norm"], opclasses=["gin_trgm_ops"], name="company_name_norm_trgm")]
+
+    def __str__(self):
+        return self.company_name
+
+
+class Person(models.Model):
+    source_key = models.CharField(max_length=255, unique=True,
+                                  help_text="Natural key: LinkedIn URL, else email, else name at company.")
+    company = models.ForeignKey(Company, null=True, blank=True, on_delete=models.SET_NULL, related_name="people")
+    first_name = models.CharField(max_length=128, blank=True)
+    last_name = models.CharField(max_length=128, blank=True)
+    job_title = models.CharField(max_length=255, blank=True)
+    job_level = models.CharField(max_length=64, blank=True)
+    job_function = models.CharField(max_length=64, blank=True)
+    contact_email = models.CharField(max_length=255, blank=True)
+    contact_linkedin_url = models.CharField(max_length=255, blank=True)
+    contact_office_street = models.CharField(max_length=255, blank=True)
+    contact_office_city = models.CharField(max_length=128, blank=True)
+    contact_office_state = models.CharField(max_length=128, blank=True)
+    contact_office_state_code = models.CharField(max_length=16, blank=True)
+    contact_office_postal_code = models.CharField(max_length=32, blank=True)
+    contact_office_country = models.CharField(max_length=128, blank=True)
+    contact_office_country_code = models.CharField(max_length=8, blank=True)
+    contact_office_phone = models.CharField(max_length=64, blank=True)
+    contact_mobile_phone = models.CharField(max_length=64, blank=True)
+    contact_direct_phone = models.CharField(max_length=64, blank=True)
+
+    email_norm = models.CharField(max_length=255, db_index=True, blank=True)
+    linkedin_norm = models.CharField(max_length=255, db_index=True, blank=True)
+    first_norm = models.CharField(max_length=128, blank=True)
+    last_norm = models.CharField(max_length=128, blank=True)
+    company_name_norm = models.CharField(max_length=255, blank=True)
+    company_domain_norm = models.CharField(max_length=255, blank=True)
+    opted_out = models.BooleanField(default=False)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "people"
+        indexes = [
+            models.Index(fields=["last_norm", "first_norm", "company_domain_norm"], name="person_name_domain"),
+            models.Index(fields=["last_norm", "first_norm", "company_name_norm"], name="person_name_company"),
+            models.Index(fields=["company", "job_level"], name="person_company_level"),
+        ]
+
+    def __str__(self):
+        return f"{self.first_name} {self.last_name}".strip() or self.source_key
