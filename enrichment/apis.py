@@ -1,0 +1,104 @@
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ecore.exceptions import format_credits
+from enrichment.idempotency import idempotent_response
+from enrichment.request_input import submission_fingerprint, submission_from_request
+from enrichment.services import job_submit, submission_estimate
+
+ERROR_BODY = inline_serializer("ErrorBody", {"error": serializers.CharField()})
+
+SUBMIT_REQUEST_JSON = inline_serializer("SubmitJson", {
+    "type": serializers.ChoiceField(choices=["contact", "account"]),
+    "level": serializers.ChoiceField(choices=["standard", "pro"]),
+    "fields_to_enrich": serializers.ListField(child=serializers.CharField()),
+    "data": serializers.ListField(child=serializers.DictField(), min_length=1, max_length=500),
+    "criteria": serializers.DictField(required=False),
+    "min_confidence": serializers.IntegerField(required=False, min_value=0, max_value=100),
+    "webhook_url": serializers.URLField(required=False),
+})
+SUBMIT_REQUEST_FILE = inline_serializer("SubmitFile", {
+    "file": serializers.FileField(help_text="CSV (.csv) or Excel (.xlsx, .xls); at most 500 rows"),
+    "type": serializers.ChoiceField(choices=["contact", "account"]),
+    "level": serializers.ChoiceField(choices=["standard", "pro"]),
+    "fields_to_enrich": serializers.CharField(help_text="comma-separated field names"),
+    "criteria": serializers.CharField(required=False, help_text="JSON object"),
+})
+SUBMIT_ERRORS = {
+    400: OpenApiResponse(description="Validation failure (schema, fields, identifiers, type/level, plan limit, "
+                                     "file parse error, unsupported file type)"),
+    401: OpenApiResponse(description='{"message": "Invalid or expired token"} or '
+                                     '{"message": "User is inactive or deleted"}'),
+    402: OpenApiResponse(ERROR_BODY, description="You require N credits, but only M are available."),
+    429: OpenApiResponse(description="Test-token daily usage cap exceeded"),
+}
+
+
+class SubmitApi(APIView):
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    @extend_schema(
+        summary="Submit an enrichment job",
+        request={"application/json": SUBMIT_REQUEST_JSON, "multipart/form-data": SUBMIT_REQUEST_FILE},
+        responses={200: inline_serializer("SubmitResponse", {
+            "status": serializers.CharField(), "job_id": serializers.UUIDField(),
+            "estimated_credits": serializers.IntegerField(), "message": serializers.CharField()}), **SUBMIT_ERRORS},
+        examples=[OpenApiExample("Contact", request_only=True, value={
+            "type": "contact", "level": "standard",
+            "fields_to_enrich": ["contact_email", "contact_mobile_phone", "job_title"],
+            "data": [{"first_name": "Jane", "last_name": "Doe", "company_name": "Acme Corp",
+                      "contact_linkedin_url": "https://www.linkedin.com/in/janedoe"}]})],
+    )
+    def post(self, request):
+        key = request.headers.get("Idempotency-Key")
+        if key is None:
+            status_code, body = self._submit(request)
+            return Response(body, status=status_code)
+        stored = idempotent_response(
+            token=request.auth, key=key, endpoint="submit",
+            fingerprint=submission_fingerprint(request, endpoint="submit"), handler=lambda: self._submit(request),
+        )
+        headers = {"Idempotent-Replayed": "true"} if stored.replayed else {}
+        return Response(stored.body, status=stored.status, headers=headers)
+
+    @staticmethod
+    def _submit(request) -> tuple[int, dict]:
+        submission_input = submission_from_request(request)
+        job, estimate = job_submit(user=request.user, submission=submission_input.submission,
+                                   input_file_name=submission_input.file_name)
+        return status.HTTP_200_OK, {
+            "status": "submitted",
+            "job_id": str(job.job_id),
+            "estimated_credits": estimate.rounded_total,
+            "message": "Enrichment job submitted successfully",
+        }
+
+
+class EstimateApi(APIView):
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    @extend_schema(
+        summary="Preview the cost of a submission (free; creates nothing)",
+        request={"application/json": SUBMIT_REQUEST_JSON, "multipart/form-data": SUBMIT_REQUEST_FILE},
+        responses={200: inline_serializer("EstimateResponse", {
+            "estimated_credits": serializers.IntegerField(),
+            "estimated_credits_exact": serializers.CharField(),
+            "per_row_rate": serializers.CharField(), "rate_category": serializers.CharField(),
+            "criteria_multiplier": serializers.IntegerField(), "record_count": serializers.IntegerField(),
+            "wallet_balance": serializers.CharField()}), **SUBMIT_ERRORS},
+    )
+    def post(self, request):
+        submission = submission_from_request(request).submission
+        estimate, balance = submission_estimate(user=request.user, submission=submission)
+        return Response({
+            "estimated_credits": estimate.rounded_total,
+            "estimated_credits_exact": format_credits(estimate.total),
+            "per_row_rate": format_credits(estimate.per_row_rate),
+            "rate_category": estimate.rate_category,
+            "criteria_multiplier": estimate.multiplier,
+            "record_count": estimate.row_count,
+            "wallet_balance": format_credits(balance),
+        })

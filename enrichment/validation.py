@@ -1,0 +1,203 @@
+"""Steps 3–6 of the seed's validation order: schema, type/level, allowed fields, identifiers.
+
+Step 3 errors use DRF's field-error dict; steps 4–6 use the seed's exact bodies.
+"""
+
+import json
+from dataclasses import dataclass
+
+from django.conf import settings
+from rest_framework import serializers
+
+from ecore.exceptions import ValidationFailed
+from sources.fields import ACCOUNT_FIELDS, ACCOUNT_IDENTIFIERS, CONTACT_FIELDS, CONTACT_IDENTIFIERS
+
+CRITERIA_LIST_KEYS = ("job_level", "job_function", "keyword")
+CRITERIA_KEYS = ("limit", *CRITERIA_LIST_KEYS)
+
+
+@dataclass(frozen=True)
+class SubmissionRequest:
+    type: str
+    level: str
+    data: list[dict]
+    fields_to_enrich: list[str]
+    criteria: dict | None  # the effective criteria: None unless `limit` is in effect
+    min_confidence: int | None = None
+    webhook_url: str = ""
+
+
+class StringOrStringListField(serializers.Field):
+    """A criteria filter: one string or a list of strings; blank entries dropped."""
+
+    default_error_messages = {"invalid": "Must be a string or a list of strings."}
+
+    def to_internal_value(self, value):
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            self.fail("invalid")
+        return [item.strip() for item in value if item.strip()]
+
+    def to_representation(self, value):
+        return value
+
+
+class CriteriaLimitField(serializers.Field):
+    """`limit`: an integer ≥ 1 activates the criteria; missing, null, "" or 0 switch it off (→ None)."""
+
+    default_error_messages = {"invalid": "Must be a non-negative integer."}
+
+    def __init__(self, **kwargs):
+        super().__init__(required=False, allow_null=True, **kwargs)
+
+    def validate_empty_values(self, data):
+        if data == "":
+            return True, None
+        return super().validate_empty_values(data)
+
+    def to_internal_value(self, value):
+        if isinstance(value, bool):
+            self.fail("invalid")
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value.strip())
+        if not isinstance(value, int) or value < 0:
+            self.fail("invalid")
+        return value or None
+
+    def to_representation(self, value):
+        return value
+
+
+class CriteriaSerializer(serializers.Serializer):
+    limit = CriteriaLimitField()
+    job_level = StringOrStringListField(required=False)
+    job_function = StringOrStringListField(required=False)
+    keyword = StringOrStringListField(required=False)
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(CRITERIA_KEYS))
+            if unknown:
+                raise serializers.ValidationError({key: ["Unknown criteria field."] for key in unknown})
+        return super().to_internal_value(data)
+
+
+class RecordListField(serializers.ListField):
+    child = serializers.DictField()
+
+    def __init__(self, **kwargs):
+        super().__init__(min_length=1, max_length=settings.ENRICHMENT_HARD_LIMIT, **kwargs)
+
+
+class FieldNamesField(serializers.ListField):
+    """A non-empty list of strings; a comma-separated string is split (file-upload mode)."""
+
+    child = serializers.CharField(trim_whitespace=True, allow_blank=True)
+
+    def __init__(self, *, accept_comma_string: bool, **kwargs):
+        self.accept_comma_string = accept_comma_string
+        super().__init__(allow_empty=False, **kwargs)
+
+    def to_internal_value(self, data):
+        if self.accept_comma_string and isinstance(data, str):
+            data = data.split(",")
+        names = [name for name in super().to_internal_value(data) if name]
+        if not names:
+            self.fail("empty")
+        return list(dict.fromkeys(names))
+
+
+class SubmissionSchema(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["contact", "account"])
+    level = serializers.ChoiceField(choices=["standard", "pro"])
+    data = RecordListField()
+    fields_to_enrich = FieldNamesField(accept_comma_string=False)
+    criteria = CriteriaSerializer(required=False, allow_null=True)
+    min_confidence = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=100)
+    webhook_url = serializers.URLField(required=False, allow_blank=True, max_length=1000)
+
+
+class FileSubmissionSchema(SubmissionSchema):
+    fields_to_enrich = FieldNamesField(accept_comma_string=True)
+
+
+def _form_json(value, field_name: str):
+    """Form fields carry JSON as text (`criteria`, `data` without a file)."""
+    if not isinstance(value, str):
+        return value
+    if not value.strip():
+        return None
+    try:
+        return json.loads(value)
+    except ValueError:
+        raise ValidationFailed({field_name: ["Invalid JSON."]}) from None
+
+
+def validate_schema(payload: dict, *, from_form: bool) -> dict:
+    """Step 3. `payload` holds the request's parameters, with `data` already parsed in file mode."""
+    if from_form:
+        payload = dict(payload)
+        payload["criteria"] = _form_json(payload.get("criteria"), "criteria")
+        payload["data"] = _form_json(payload.get("data"), "data")
+        for optional in ("min_confidence", "webhook_url"):
+            if payload.get(optional) == "":
+                payload.pop(optional)
+    schema = (FileSubmissionSchema if from_form else SubmissionSchema)(data=payload)
+    if not schema.is_valid():
+        raise ValidationFailed(schema.errors)
+    return schema.validated_data
+
+
+def effective_criteria(criteria: dict | None) -> dict | None:
+    if not criteria or not criteria.get("limit"):
+        return None
+    return {key: value for key, value in criteria.items() if value}
+
+
+def validate_type_level(*, job_type: str, level: str) -> None:
+    """Step 4."""
+    if job_type == "account" and level == "pro":
+        raise ValidationFailed({"level": "Account enrichment only supports 'standard'."})
+
+
+def allowed_fields(*, job_type: str, has_criteria: bool) -> frozenset[str]:
+    if job_type == "contact" or has_criteria:
+        return frozenset(CONTACT_FIELDS) | frozenset(ACCOUNT_FIELDS)
+    return frozenset(ACCOUNT_FIELDS)
+
+
+def validate_allowed_fields(*, job_type: str, fields: list[str], has_criteria: bool) -> None:
+    """Step 5."""
+    allowed = allowed_fields(job_type=job_type, has_criteria=has_criteria)
+    invalid = [name for name in fields if name not in allowed]
+    if invalid:
+        raise ValidationFailed({"fields_to_enrich": f"Invalid fields: {invalid}"})
+
+
+def _has_value(value) -> bool:
+    return value is not None and str(value).strip() != ""
+
+
+def validate_identifiers(*, job_type: str, records: list[dict]) -> None:
+    """Step 6: every record names at least one identifier the pipeline can match on."""
+    identifiers = sorted(CONTACT_IDENTIFIERS if job_type == "contact" else ACCOUNT_IDENTIFIERS)
+    for number, record in enumerate(records, start=1):
+        if not any(_has_value(record.get(name)) for name in identifiers):
+            raise ValidationFailed({"data": f"Record {number}: needs at least one of {identifiers}"})
+
+
+def validate_submission(payload: dict, *, from_form: bool) -> SubmissionRequest:
+    """Steps 3 to 6, in the seed's order; the first failure raises its own error."""
+    valid = validate_schema(payload, from_form=from_form)
+    validate_type_level(job_type=valid["type"], level=valid["level"])
+    criteria = effective_criteria(valid.get("criteria")) if valid["type"] == "account" else None
+    validate_allowed_fields(job_type=valid["type"], fields=valid["fields_to_enrich"],
+                            has_criteria=criteria is not None)
+    validate_identifiers(job_type=valid["type"], records=valid["data"])
+    return SubmissionRequest(
+        type=valid["type"], level=valid["level"], data=valid["data"], fields_to_enrich=valid["fields_to_enrich"],
+        criteria=criteria, min_confidence=valid.get("min_confidence"), webhook_url=valid.get("webhook_url") or "",
+    )

@@ -1,0 +1,88 @@
+import json
+import os
+from decimal import Decimal
+
+import pytest
+import redis as redis_lib
+from django.conf import settings
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from ecore.celery import app as celery_app
+from pricing.selectors import PRICING_CACHE_KEY
+from tokens.models import ApiToken
+from tokens.services import api_token_create
+from wallet.services import wallet_topup
+
+# Tests enqueue onto their own queue, so a developer's running worker never takes their tasks.
+TEST_QUEUE = os.environ.get("ECORE_TEST_QUEUE", "ecore-test")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_queue_and_pricing_cache():
+    celery_app.conf.task_default_queue = TEST_QUEUE
+    cache.delete(PRICING_CACHE_KEY)
+    yield
+    cache.delete(PRICING_CACHE_KEY)
+
+
+@pytest.fixture
+def redis_client():
+    client = redis_lib.Redis.from_url(settings.CELERY_BROKER_URL)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def queued_job_ids(redis_client):
+    """Job ids of the pipeline tasks waiting on the test queue (the real broker)."""
+    redis_client.delete(TEST_QUEUE)
+
+    def read() -> list[str]:
+        ids = []
+        for raw in redis_client.lrange(TEST_QUEUE, 0, -1):
+            message = json.loads(raw)
+            if message["headers"]["task"] == "enrichment.tasks.run_enrichment_job":
+                ids.append(message["headers"]["argsrepr"].strip("(),'\""))
+        return ids
+
+    yield read
+    redis_client.delete(TEST_QUEUE)
+
+
+@pytest.fixture
+def make_user(django_user_model):
+    def make(username: str, *, credits: Decimal | int | str = 0, is_active: bool = True):
+        user = django_user_model.objects.create_user(username=username, password="x", is_active=is_active)
+        if Decimal(credits) > 0:
+            wallet_topup(user=user, amount=Decimal(credits), note="test funding")
+        return user
+
+    return make
+
+
+@pytest.fixture
+def make_client():
+    def make(user, *, kind: str = ApiToken.Kind.LIVE, scheme: str = "Bearer", **token_options) -> APIClient:
+        issued = api_token_create(user=user, kind=kind, **token_options)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"{scheme} {issued.plaintext}")
+        client.token = issued
+        return client
+
+    return make
+
+
+@pytest.fixture
+def alice(make_user):
+    return make_user("alice", credits=1000)
+
+
+@pytest.fixture
+def bob(make_user):
+    return make_user("bob", credits=1000)
+
+
+@pytest.fixture
+def api_client(make_client, alice) -> APIClient:
+    return make_client(alice)
