@@ -47,6 +47,8 @@ class ApiToken(models.Model):
 
 
 class TestTokenUsage(models.Model):
+    __test__ = False  # not a pytest test class despite its name
+
     token = models.ForeignKey(ApiToken, on_delete=models.CASCADE, related_name="usage")
     day = models.DateField()
     count = models.PositiveIntegerField(default=0)
