@@ -61,7 +61,7 @@ class Job(models.Model):
     estimated_credits = models.DecimalField(max_digits=14, decimal_places=4)
 
     status = models.CharField(max_length=40, choices=JobStatus.choices, default=JobStatus.UPLOADING)
-    stage_log = models.JSONField(default=list, blank=True)
+    stage_log = models.JSONField(default=list, blank=True, help_text="Per stage: state, source, rows filled.")
     rows_processed = models.PositiveIntegerField(default=0)
     checkpoint = models.JSONField(null=True, blank=True)
     pause_requested = models.BooleanField(default=False)
@@ -112,7 +112,8 @@ class JobRow(models.Model):
     enrichment_status = models.CharField(max_length=24, choices=EnrichmentStatus.choices)
     charge = models.DecimalField(max_digits=12, decimal_places=4, default=Decimal("0"),
                                  help_text="What this row was charged when processed.")
-    delivered_units = models.PositiveIntegerField(default=0, help_text="Rows delivered that keep their charge.")
+    refund_due = models.DecimalField(max_digits=12, decimal_places=4, default=Decimal("0"),
+                                     help_text="The part of the charge reversed at reconciliation.")
     refund_reason = models.CharField(max_length=40, blank=True)
     completed_at = models.DateTimeField(auto_now_add=True)
 

@@ -65,3 +65,32 @@ def wallet_adjust(*, user, amount: Decimal, note: str, created_by=None) -> Ledge
         raise ValueError("an adjustment must change the balance")
     return _ledger_apply(user=user, amount=amount, kind=LedgerEntry.Kind.ADJUSTMENT, note=note,
                          created_by=created_by)
+
+
+@transaction.atomic
+def wallet_refund_many(*, user, job, refunds: list[tuple[Decimal, str, str]]) -> list[LedgerEntry]:
+    """Many refunds of one job under a single wallet lock: `(amount, reference, note)` each.
+
+    References already on the ledger are skipped, so a reconciliation that runs again after a
+    crash pays nothing twice.
+    """
+    refunds = [(Decimal(amount), reference, note) for amount, reference, note in refunds if amount > 0]
+    if not refunds:
+        return []
+    wallet = _wallet_locked(user)
+    already = set(LedgerEntry.objects.filter(reference__in=[ref for _, ref, _ in refunds])
+                  .values_list("reference", flat=True))
+    entries = []
+    balance = wallet.balance
+    for amount, reference, note in refunds:
+        if reference in already:
+            continue
+        already.add(reference)
+        balance += amount
+        entries.append(LedgerEntry(wallet=wallet, kind=LedgerEntry.Kind.REFUND, amount=amount,
+                                   balance_after=balance, job=job, reference=reference, note=note))
+    if entries:
+        LedgerEntry.objects.bulk_create(entries)
+        wallet.balance = balance
+        wallet.save(update_fields=["balance", "updated_at"])
+    return entries
