@@ -103,6 +103,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "ecore.exceptions.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
+    # `?format=csv|xlsx` on Results selects a download, not a DRF renderer.
+    "URL_FORMAT_OVERRIDE": None,
 }
 
 SPECTACULAR_SETTINGS = {

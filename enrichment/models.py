@@ -50,6 +50,8 @@ class Job(models.Model):
     criteria = models.JSONField(null=True, blank=True)
     record_count = models.PositiveIntegerField()
     input_data = models.JSONField(default=list, help_text="The submitted records, in order.")
+    input_columns = models.JSONField(default=list, help_text="Input column names in the client's order "
+                                                             "(jsonb does not keep the order of keys).")
     input_file_name = models.CharField(max_length=255, blank=True)
     min_confidence = models.PositiveSmallIntegerField(null=True, blank=True)
     webhook_url = models.URLField(max_length=1000, blank=True)

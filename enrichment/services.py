@@ -6,7 +6,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
-from ecore.exceptions import ApplicationError, InsufficientCredits, PlanLimitExceeded
+from ecore.exceptions import ApplicationError, InsufficientCredits, PlanLimitExceeded, ValidationFailed
 from enrichment.models import Job
 from enrichment.validation import SubmissionRequest
 from pricing.selectors import PriceMissing, enrichment_limit_for_user
@@ -57,6 +57,7 @@ def job_submit(*, user, submission: SubmissionRequest, input_file_name: str = ""
         job = Job.objects.create(
             user=user, type=submission.type, level=submission.level, fields_to_enrich=submission.fields_to_enrich,
             criteria=submission.criteria, record_count=len(submission.data), input_data=submission.data,
+            input_columns=list(dict.fromkeys(str(name) for record in submission.data for name in record)),
             input_file_name=input_file_name[:255], min_confidence=submission.min_confidence,
             webhook_url=submission.webhook_url, rate_category=estimate.rate_category,
             per_row_rate=estimate.per_row_rate, rate_multiplier=estimate.multiplier,
@@ -83,3 +84,79 @@ def job_dispatch(*, job: Job, records: list[dict] | None = None) -> None:
         run_enrichment_job.delay(str(job.job_id))
     except Exception:
         logger.exception("Could not enqueue job %s; the stale-job sweep will retry", job.job_id)
+
+
+class JobNotFound(ApplicationError):
+    status_code = 404
+
+    def __init__(self):
+        super().__init__({"error": "Job not found."})
+
+
+def job_for_user(*, user, job_id) -> Job:
+    """The caller's job; someone else's job is indistinguishable from a missing one (404)."""
+    job = Job.objects.filter(job_id=job_id, user=user).first() if _is_uuid(job_id) else None
+    if job is None:
+        raise JobNotFound()
+    return job
+
+
+def _is_uuid(value) -> bool:
+    import uuid
+
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+def job_request_pause(*, user, job_id) -> Job:
+    """Pauses a queued job at once; a running one stops at its next batch boundary."""
+    from enrichment.models import TERMINAL_STATUSES, JobStatus
+    from enrichment.pipeline.runner import job_pause_at_checkpoint
+
+    with transaction.atomic():
+        job = job_for_user(user=user, job_id=job_id)
+        job = Job.objects.select_for_update().get(pk=job.pk)
+        if job.status in TERMINAL_STATUSES or job.status == JobStatus.PAUSED:
+            raise ValidationFailed({"error": f"Cannot pause a job whose status is '{job.status}'."})
+        running = job.lease_expires_at is not None and job.lease_expires_at > timezone.now()
+        Job.objects.filter(pk=job.pk).update(pause_requested=True)
+        job.pause_requested = True
+    if not running:
+        job_pause_at_checkpoint(job, stage=str(job.status))
+        job.refresh_from_db()
+    return job
+
+
+def job_resume(*, user, job_id) -> tuple[Job, Estimate]:
+    """Re-prices the unprocessed remainder at current rates, charges it and continues from the checkpoint."""
+    from enrichment.credits import processed_row_count
+    from enrichment.models import JobStatus
+
+    with transaction.atomic():
+        job = job_for_user(user=user, job_id=job_id)
+        job = Job.objects.select_for_update().get(pk=job.pk)
+        if job.status != JobStatus.PAUSED:
+            raise ValidationFailed({"error": f"Only a paused job can be resumed; this job is '{job.status}'."})
+        checkpoint = job.checkpoint or {}
+        rows_processed = checkpoint.get("rows_processed")
+        if not isinstance(rows_processed, int) or rows_processed != processed_row_count(job) \
+                or rows_processed > job.record_count:
+            raise ValidationFailed({"error": "Cannot resume: the pause checkpoint is missing or invalid."})
+        remainder = job.record_count - rows_processed
+        try:
+            estimate = estimate_credits(job_type=job.type, level=job.level, fields=job.fields_to_enrich,
+                                        criteria_limit=job.criteria_limit, row_count=remainder)
+        except PriceMissing as exc:
+            raise PricingNotConfigured(str(exc)) from None
+        if estimate.total > 0:
+            wallet_deduct(user=user, amount=estimate.total, job=job,
+                          reference=f"job:{job.job_id}:resume:{job.pause_count}",
+                          note=f"{remainder} remaining rows at {estimate.per_input_row} credits")
+        job.per_row_rate, job.rate_multiplier = estimate.per_row_rate, estimate.multiplier
+        job.status, job.checkpoint, job.queued_at, job.attempts = JobStatus.UPLOADING, None, timezone.now(), 0
+        job.save()
+        transaction.on_commit(lambda: job_dispatch(job=job))
+    return job, estimate

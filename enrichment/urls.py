@@ -1,8 +1,12 @@
 from django.urls import path
 
-from enrichment import apis
+from enrichment import apis, job_apis
 
 urlpatterns = [
     path("enrichment/submit/", apis.SubmitApi.as_view(), name="enrichment-submit"),
     path("enrichment/estimate/", apis.EstimateApi.as_view(), name="enrichment-estimate"),
+    path("enrichment/status/", job_apis.JobListApi.as_view(), name="enrichment-status-list"),
+    path("enrichment/status/<str:job_id>/", job_apis.JobStatusApi.as_view(), name="enrichment-status"),
+    path("enrichment/results/<str:job_id>/", job_apis.JobResultsApi.as_view(), name="enrichment-results"),
+    path("enrichment-control/", job_apis.JobControlApi.as_view(), name="enrichment-control"),
 ]

@@ -34,7 +34,8 @@ def price_of(name: str, prices: dict[str, Decimal] | None = None) -> Decimal:
 
 
 def pricing_cache_invalidate() -> None:
-    # After commit, so a reader cannot re-cache the old value between the delete and the commit.
+    # Again after commit, so a reader cannot re-cache the old value between the delete and the commit.
+    cache.delete(PRICING_CACHE_KEY)
     transaction.on_commit(lambda: cache.delete(PRICING_CACHE_KEY))
 
 

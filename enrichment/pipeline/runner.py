@@ -1,5 +1,241 @@
-from enrichment.models import Job, JobStatus
+"""Runs a job's lifecycle: claim, prepare, row stages batch by batch, stats, credits, results."""
+
+import logging
+import os
+import socket
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce, Now
+from django.utils import timezone
+
+from enrichment.credits import processed_row_count, reconcile_job_credits, release_unprocessed_credits, row_settlement
+from enrichment.models import TERMINAL_STATUSES, Job, JobRow, JobStatus
+from enrichment.pipeline.rows import BELOW_MIN_CONFIDENCE, RowKeys, WorkRow, output_rows
+from enrichment.pipeline.sinks import results_sink
+from enrichment.pipeline.stage import Stage, StageResult
+from enrichment.pipeline.stages import ROW_STAGES
+from enrichment.services import job_input_cache_key
+from enrichment.stats import field_stats
+
+logger = logging.getLogger(__name__)
+
+ROW_UID_NAMESPACE = uuid.UUID("5b0e8d1e-2f0c-4c55-9d3c-7f1a4a9e0c11")
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 
 
-def job_run(*, job_id: str) -> None:
-    Job.objects.filter(job_id=job_id, status=JobStatus.UPLOADING).update(status=JobStatus.STARTED)
+def row_uid_for(job_id, position: int) -> str:
+    """Deterministic, so a redelivered job gives each row the same internal id (32 hex characters)."""
+    return uuid.uuid5(ROW_UID_NAMESPACE, f"{job_id}:{position}").hex
+
+
+def job_claim(*, job_id) -> Job | None:
+    """Takes the job's lease, or returns None when it is finished, paused or held by a live worker.
+
+    A conditional UPDATE, so of two deliveries of the same task exactly one proceeds.
+    """
+    now = timezone.now()
+    claimed = (
+        Job.objects.filter(job_id=job_id)
+        .exclude(status__in=[*TERMINAL_STATUSES, JobStatus.PAUSED])
+        .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
+        .update(lease_owner=WORKER_ID, lease_expires_at=now + timedelta(seconds=settings.JOB_LEASE_SECONDS),
+                attempts=F("attempts") + 1, started_at=Coalesce("started_at", Now()))
+    )
+    return Job.objects.select_related("user").get(job_id=job_id) if claimed else None
+
+
+def _lease_renew(job: Job) -> None:
+    Job.objects.filter(job_id=job.job_id, lease_owner=WORKER_ID).update(
+        lease_expires_at=timezone.now() + timedelta(seconds=settings.JOB_LEASE_SECONDS))
+
+
+def _lease_release(job: Job) -> None:
+    Job.objects.filter(job_id=job.job_id, lease_owner=WORKER_ID).update(lease_owner="", lease_expires_at=None)
+
+
+def _status_set(job: Job, status: str, **fields) -> None:
+    job.status = status
+    for name, value in fields.items():
+        setattr(job, name, value)
+    Job.objects.filter(job_id=job.job_id).update(status=status, updated_at=timezone.now(), **fields)
+
+
+class StageLog:
+    """Per stage: done or skipped, which source answered and how many rows it filled, over all batches."""
+
+    def __init__(self, entries: list[dict]):
+        self.entries = {entry["name"]: entry for entry in entries}
+
+    def record(self, stage: Stage, result: StageResult) -> None:
+        entry = self.entries.setdefault(stage.name, {"name": stage.name, "stage": str(stage.status),
+                                                     "state": "done", "source": "", "rows_filled": 0})
+        entry.update(state="done", source=result.source or entry["source"])
+        entry["rows_filled"] += result.rows_filled
+        if result.detail:
+            entry["detail"] = result.detail
+
+    def skip(self, name: str, status: str, reason: str) -> None:
+        if self.entries.get(name, {}).get("state") != "done":
+            self.entries[name] = {"name": name, "stage": str(status), "state": "skipped", "reason": reason}
+
+    def as_list(self) -> list[dict]:
+        return list(self.entries.values())
+
+
+def _input_records(job: Job) -> list[dict]:
+    records = cache.get(job_input_cache_key(job.job_id))
+    return records if records is not None else job.input_data
+
+
+def _rows_to_process(job: Job) -> list[WorkRow]:
+    done = set(JobRow.objects.filter(job=job).values_list("position", flat=True))
+    return [
+        WorkRow(position=position, row_uid=row_uid_for(job.job_id, position), record=record,
+                keys=RowKeys.from_record(record))
+        for position, record in enumerate(_input_records(job)) if position not in done
+    ]
+
+
+def _apply_min_confidence(job: Job, rows: list[WorkRow]) -> None:
+    if not job.min_confidence:
+        return
+    for row in rows:
+        if row.matched and row.confidence < job.min_confidence:
+            row.withhold(BELOW_MIN_CONFIDENCE)
+
+
+def _rows_save(job: Job, rows: list[WorkRow], log: StageLog) -> None:
+    """Saves a finished batch: its rows, what each is due back, and the job's progress, atomically."""
+    records = []
+    for row in rows:
+        outputs = output_rows(job, row)
+        charge, refund_due, reason = row_settlement(job, row, outputs)
+        records.append(JobRow(job=job, row_uid=row.row_uid, position=row.position, output=outputs,
+                              enrichment_status=_row_status(outputs), charge=charge, refund_due=refund_due,
+                              refund_reason=reason))
+    with transaction.atomic():
+        JobRow.objects.bulk_create(records, ignore_conflicts=True)
+        job.rows_processed = processed_row_count(job)
+        Job.objects.filter(job_id=job.job_id).update(rows_processed=job.rows_processed, stage_log=log.as_list(),
+                                                     updated_at=timezone.now())
+    _lease_renew(job)
+
+
+def _row_status(outputs: list[dict]) -> str:
+    statuses = {output["enrichment_status"] for output in outputs}
+    if statuses == {"enriched"}:
+        return "enriched"
+    return "not_enriched" if statuses == {"not_enriched"} else "partially_enriched"
+
+
+def _pause_requested(job: Job) -> bool:
+    return Job.objects.filter(job_id=job.job_id, pause_requested=True).exists()
+
+
+def job_pause_at_checkpoint(job: Job, *, stage: str) -> None:
+    """Stops at a batch boundary: records the checkpoint and releases the unprocessed rows' credits."""
+    from enrichment.webhooks import job_status_changed
+
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(job_id=job.job_id)
+        rows_processed = processed_row_count(job)
+        job.pause_count += 1
+        release_unprocessed_credits(job, reference=f"job:{job.job_id}:pause:{job.pause_count}",
+                                    rows_processed=rows_processed)
+        job.checkpoint = {"rows_processed": rows_processed, "stage": stage,
+                          "paused_at": timezone.now().isoformat()}
+        job.rows_processed = rows_processed
+        job.status, job.pause_requested, job.attempts = JobStatus.PAUSED, False, 0
+        job.lease_owner, job.lease_expires_at = "", None
+        job.save()
+    job_status_changed(job)
+
+
+def job_fail(job: Job, *, reason: str, meta: dict) -> None:
+    """Ends the job as Failure: processed rows are reconciled, unprocessed rows refunded."""
+    from enrichment.webhooks import job_status_changed
+
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(job_id=job.job_id)
+        if job.status in TERMINAL_STATUSES:
+            return
+        rows_processed = processed_row_count(job)
+        reconcile_job_credits(job)
+        release_unprocessed_credits(job, reference=f"job:{job.job_id}:failure", rows_processed=rows_processed)
+        job.status, job.failure_reason, job.failure_meta = JobStatus.FAILURE, reason, meta
+        job.rows_processed, job.finished_at = rows_processed, timezone.now()
+        job.lease_owner, job.lease_expires_at, job.pause_requested = "", None, False
+        job.save()
+    job_status_changed(job)
+
+
+def _run_row_stages(job: Job, log: StageLog) -> bool:
+    """Runs every row stage over each batch; False when the job paused instead of finishing."""
+    rows = _rows_to_process(job)
+    batch_size = settings.ENRICHMENT_BATCH_SIZE
+    for start in range(0, len(rows), batch_size):
+        if _pause_requested(job):
+            job_pause_at_checkpoint(job, stage=str(job.status))
+            return False
+        batch = rows[start:start + batch_size]
+        for stage in ROW_STAGES:
+            if not stage.applies(job):
+                log.skip(stage.name, stage.status, stage.skip_reason(job))
+                continue
+            _status_set(job, stage.status)
+            log.record(stage, stage.run(job, batch))
+        _apply_min_confidence(job, batch)
+        _rows_save(job, batch, log)
+    return True
+
+
+def _finish(job: Job, log: StageLog) -> None:
+    from enrichment.webhooks import job_status_changed
+
+    _status_set(job, JobStatus.STATS)
+    stats = field_stats(job)
+    _status_set(job, JobStatus.RECONCILING, field_stats=stats)
+    reconcile_job_credits(job)
+    sink = results_sink()
+    if sink is None:
+        log.skip("results_sink", JobStatus.SAVING, "no results store configured (PostgreSQL rows only)")
+    else:
+        _status_set(job, JobStatus.SAVING)
+        written = sink.write_job_results(job)
+        log.record(_NamedStage("results_sink", JobStatus.SAVING), StageResult(written, sink.source))
+    _status_set(job, JobStatus.SAVING_ROWS)
+    log.record(_NamedStage("row_results", JobStatus.SAVING_ROWS), StageResult(job.rows_processed, "postgresql"))
+    _status_set(job, JobStatus.COMPLETED, stage_log=log.as_list(), finished_at=timezone.now(),
+                pause_requested=False, checkpoint=None)
+    job_status_changed(job)
+
+
+class _NamedStage(Stage):
+    def __init__(self, name: str, status: str):
+        self.name, self.status = name, status
+
+
+def job_run(*, job_id) -> None:
+    job = job_claim(job_id=job_id)
+    if job is None:
+        return
+    try:
+        if job.attempts > settings.JOB_MAX_ATTEMPTS:
+            job_fail(job, reason=f"The job stopped its worker {job.attempts - 1} times and was abandoned.",
+                     meta={"stage": job.status, "attempts": job.attempts - 1})
+            return
+        log = StageLog(job.stage_log)
+        _status_set(job, JobStatus.STARTED)
+        _status_set(job, JobStatus.PREPARING)
+        if _run_row_stages(job, log):
+            _finish(job, log)
+    except Exception as exc:
+        logger.exception("Job %s failed", job_id)
+        job_fail(job, reason=f"{type(exc).__name__}: {exc}", meta={"stage": job.status, "error": type(exc).__name__})
+    finally:
+        _lease_release(job)

@@ -1,0 +1,274 @@
+"""Turns an uploaded CSV or Excel file into Submit records (seed 000, "File Upload Format & Parsing Rules").
+
+The file comes from an untrusted client, so every failure a client can provoke ends as a
+`ValidationFailed` with a human sentence, and memory stays bounded: at most
+`ENRICHMENT_HARD_LIMIT` records are kept; rows past it are only counted.
+"""
+
+import codecs
+import contextlib
+import csv
+import datetime
+import io
+import math
+import os
+import zipfile
+from collections import Counter
+from collections.abc import Generator, Iterable, Iterator, Sequence
+
+import openpyxl
+import xlrd
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from ecore.exceptions import ValidationFailed
+
+# Matches the 10 MB request cap documented in settings: a 500-row file is far below it.
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+MAX_UNCOMPRESSED_BYTES = 50 * 1024 * 1024
+MAX_COMPRESSION_RATIO = 100
+# Small members (e.g. printer settings full of zeros) compress absurdly well yet cost nothing to inflate.
+RATIO_CHECK_MIN_BYTES = 1024 * 1024
+MAX_ARCHIVE_MEMBERS = 1000
+CSV_FALLBACK_ENCODINGS = ("utf-8-sig", "cp1252")
+
+ZIP_MAGIC = b"PK\x03\x04"
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+UNSUPPORTED_FORMAT = "Unsupported format. Use CSV or Excel."
+EMPTY_FILE = "The file is empty."
+NO_DATA_ROWS = "The file has no data rows."
+TOO_LARGE = "The file is too large. The maximum upload size is 10 MB."
+BINARY_CSV = "The CSV file contains binary data. Save it as CSV (UTF-8) and upload it again."
+UNREADABLE_CSV = "The CSV file could not be read. Check that it is a valid CSV file."
+INVALID_EXCEL = "The file is not a valid Excel workbook."
+DECOMPRESSION_BOMB = "The spreadsheet is too large when decompressed."
+
+# openpyxl parses workbook XML through defusedxml only when it is importable and not disabled
+# by OPENPYXL_DEFUSEDXML; without it, entity-expansion attacks reach the stdlib parser.
+if not openpyxl.DEFUSEDXML:
+    raise ImproperlyConfigured("openpyxl must use defusedxml: install it and leave OPENPYXL_DEFUSEDXML unset.")
+
+
+def parse_upload(uploaded_file) -> list[dict[str, str]]:
+    """The file's records, one dict per non-empty data row, keyed by normalized header."""
+    extension = os.path.splitext(uploaded_file.name or "")[1].lower()
+    if extension not in (".csv", ".xlsx", ".xls"):
+        raise ValidationFailed({"error": UNSUPPORTED_FORMAT})
+    if uploaded_file.size > MAX_UPLOAD_BYTES:
+        raise ValidationFailed({"error": TOO_LARGE}, status_code=413)
+    if uploaded_file.size == 0:
+        raise ValidationFailed({"error": EMPTY_FILE})
+    rows = _read_csv(uploaded_file) if extension == ".csv" else _read_excel(uploaded_file)
+    # Closing at once, not at garbage collection, releases the workbook while the upload is still open.
+    with contextlib.closing(rows):
+        return _build_records(rows)
+
+
+def _build_records(rows: Iterable[Sequence]) -> list[dict[str, str]]:
+    numbered = ((number, _row_texts(row)) for number, row in enumerate(rows, start=1))
+    non_empty = ((number, texts) for number, texts in numbered if any(texts))
+    header = next(non_empty, None)
+    if header is None:
+        raise ValidationFailed({"error": EMPTY_FILE})
+    header_width = len(header[1])
+    columns = _columns(header[1])
+    limit = settings.ENRICHMENT_HARD_LIMIT
+    records = []
+    count = 0
+    for number, texts in non_empty:
+        count += 1
+        if count <= limit:
+            records.append(_record(number, texts, header_width, columns))
+    if count > limit:
+        raise ValidationFailed({"error": f"Maximum {limit} records. File has {count}."})
+    if not records:
+        raise ValidationFailed({"error": NO_DATA_ROWS})
+    return records
+
+
+def _columns(header_cells: list[str]) -> list[tuple[int, str]]:
+    """(position, name) of every non-blank header; blank header columns are dropped."""
+    columns = [(position, _normalize_header(cell)) for position, cell in enumerate(header_cells) if cell]
+    duplicates = sorted(name for name, seen in Counter(name for _, name in columns).items() if seen > 1)
+    if duplicates:
+        raise ValidationFailed({"error": f"Duplicate column headers: {', '.join(duplicates)}."})
+    return columns
+
+
+def _normalize_header(text: str) -> str:
+    return "_".join(text.lower().split())
+
+
+def _record(number: int, texts: list[str], header_width: int, columns: list[tuple[int, str]]) -> dict[str, str]:
+    # A value past the header row usually means an unquoted delimiter shifted the row, so its
+    # cells would land under the wrong headers; trailing empty cells are harmless export noise.
+    if any(texts[header_width:]):
+        raise ValidationFailed({"error": f"Row {number} has more cells than the header row."})
+    return {name: texts[position] if position < len(texts) else "" for position, name in columns}
+
+
+def _row_texts(row: Sequence) -> list[str]:
+    return [_cell_text(value) for value in row]
+
+
+def _cell_text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float):
+        return _float_text(value)
+    if isinstance(value, datetime.datetime):
+        return value.date().isoformat() if value.time() == datetime.time() else value.isoformat()
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
+    return str(value).strip()
+
+
+def _float_text(value: float) -> str:
+    if math.isnan(value):
+        return ""
+    if value.is_integer():
+        return str(int(value))
+    # Excel keeps 15 significant digits; more would print binary noise such as 0.30000000000000004.
+    return format(value, ".15g")
+
+
+def _read_csv(uploaded_file) -> Generator[list[str]]:
+    _reject_binary(uploaded_file)
+    encoding = _csv_encoding(uploaded_file)
+    delimiter = _csv_delimiter(uploaded_file, encoding)
+    uploaded_file.seek(0)
+    text = io.TextIOWrapper(uploaded_file, encoding=encoding, newline="")
+    try:
+        yield from _guarded(csv.reader(text, delimiter=delimiter), UNREADABLE_CSV)
+    finally:
+        # Detaching keeps the wrapper from closing the caller's upload when it is collected.
+        text.detach()
+
+
+def _reject_binary(uploaded_file) -> None:
+    for chunk in uploaded_file.chunks():
+        if b"\x00" in chunk:
+            raise ValidationFailed({"error": BINARY_CSV})
+
+
+def _csv_encoding(uploaded_file) -> str:
+    """UTF-8 when the whole file decodes as such, else Excel's Windows-1252, else Latin-1 (never fails)."""
+    for encoding in CSV_FALLBACK_ENCODINGS:
+        decoder = codecs.getincrementaldecoder(encoding)()
+        try:
+            for chunk in uploaded_file.chunks():
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            continue
+        return encoding
+    return "latin-1"
+
+
+def _csv_delimiter(uploaded_file, encoding: str) -> str:
+    """Comma, unless the header line has none but has semicolons (European Excel) or tabs."""
+    uploaded_file.seek(0)
+    header_line = uploaded_file.readline(64 * 1024).decode(encoding, errors="replace")
+    if "," in header_line:
+        return ","
+    for candidate in (";", "\t"):
+        if candidate in header_line:
+            return candidate
+    return ","
+
+
+def _read_excel(uploaded_file) -> Generator[Sequence]:
+    """Dispatches on content, not extension: an .xls that is really an .xlsx is common."""
+    uploaded_file.seek(0)
+    magic = uploaded_file.read(len(OLE_MAGIC))
+    if magic.startswith(ZIP_MAGIC):
+        return _read_xlsx(uploaded_file)
+    if magic == OLE_MAGIC:
+        return _read_xls(uploaded_file)
+    raise ValidationFailed({"error": INVALID_EXCEL})
+
+
+def _read_xlsx(uploaded_file) -> Generator[tuple]:
+    _check_archive(uploaded_file)
+    uploaded_file.seek(0)
+    try:
+        workbook = openpyxl.load_workbook(uploaded_file, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl has no single error type for malformed archives and XML
+        raise ValidationFailed({"error": INVALID_EXCEL}) from exc
+    try:
+        for sheet in workbook.worksheets[:1]:
+            # The stored dimension is client-written; trusting it would pad or truncate every row.
+            sheet.reset_dimensions()
+            yield from _guarded(sheet.iter_rows(values_only=True), INVALID_EXCEL)
+    finally:
+        workbook.close()
+
+
+def _check_archive(uploaded_file) -> None:
+    """Refuses zip bombs from the central directory's sizes, before anything is inflated."""
+    uploaded_file.seek(0)
+    try:
+        with zipfile.ZipFile(uploaded_file) as archive:
+            members = archive.infolist()
+    except Exception as exc:  # a malformed directory also raises NotImplementedError, struct.error, ...
+        raise ValidationFailed({"error": INVALID_EXCEL}) from exc
+    if len(members) > MAX_ARCHIVE_MEMBERS:
+        raise ValidationFailed({"error": DECOMPRESSION_BOMB})
+    if sum(member.file_size for member in members) > MAX_UNCOMPRESSED_BYTES:
+        raise ValidationFailed({"error": DECOMPRESSION_BOMB})
+    for member in members:
+        ratio = member.file_size / max(member.compress_size, 1)
+        if member.file_size > RATIO_CHECK_MIN_BYTES and ratio > MAX_COMPRESSION_RATIO:
+            raise ValidationFailed({"error": DECOMPRESSION_BOMB})
+
+
+def _read_xls(uploaded_file) -> Generator[list]:
+    """xlrd loads the whole sheet anyway, so rows are built up front; the upload cap bounds them."""
+    uploaded_file.seek(0)
+    try:
+        # xlrd prints warnings about odd files to its log; they are not the client's business.
+        book = xlrd.open_workbook(file_contents=uploaded_file.read(), on_demand=True, logfile=io.StringIO())
+        rows = [
+            [_xls_value(cell, book.datemode) for cell in sheet.row(index)]
+            for sheet in book.sheets()[:1]
+            for index in range(sheet.nrows)
+        ]
+    except Exception as exc:  # xlrd raises assorted errors (XLRDError, struct.error, IndexError) on corrupt files
+        raise ValidationFailed({"error": INVALID_EXCEL}) from exc
+    yield from rows
+
+
+def _xls_value(cell, datemode: int):
+    if cell.ctype in (xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK):
+        return None
+    if cell.ctype == xlrd.XL_CELL_BOOLEAN:
+        return bool(cell.value)
+    if cell.ctype == xlrd.XL_CELL_ERROR:
+        return xlrd.error_text_from_code.get(cell.value, "#ERROR")
+    if cell.ctype == xlrd.XL_CELL_DATE:
+        return _xls_date(cell.value, datemode)
+    return cell.value
+
+
+def _xls_date(serial: float, datemode: int):
+    try:
+        moment = xlrd.xldate_as_datetime(serial, datemode)
+    except (xlrd.xldate.XLDateError, OverflowError, ValueError):
+        return serial
+    # Serials below one day are times of day; openpyxl reads those as `time`, so match it.
+    return moment.time() if 0 <= serial < 1 else moment
+
+
+def _guarded(rows: Iterator, message: str) -> Iterator:
+    """Yields `rows`, turning any error the parser raises while reading into a 400 with `message`."""
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except Exception as exc:  # parsing is lazy, so malformed content surfaces mid-iteration
+            raise ValidationFailed({"error": message}) from exc
+        yield row

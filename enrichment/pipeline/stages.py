@@ -1,0 +1,225 @@
+"""The row stages of the pipeline, in the seed's order. Adding a source touches its stage and ROW_STAGES."""
+
+from enrichment.models import JobStatus
+from enrichment.pipeline.rows import COMPLIANCE_RESTRICTED, NAME_MISMATCH, WorkRow, fields_of_job
+from enrichment.pipeline.stage import Stage, StageResult, rows_missing
+from sources import datacore
+from sources.matching import MATCH_THRESHOLD, names_agree, pick_best, score_company
+
+QUERY_FIELDS = ("first_name", "last_name", "contact_email", "contact_linkedin_url", "company_name", "company_website")
+
+
+def _query(row: WorkRow) -> dict:
+    return {name: str(row.record.get(name) or "").strip() for name in QUERY_FIELDS}
+
+
+def apply_person_match(job, row: WorkRow, person: dict, company: dict | None, *, source: str, confidence: int,
+                       evidence=()) -> int:
+    """Fills the requested contact fields from a person and account fields from their company."""
+    if person.get("opted_out") or (company and company.get("opted_out")):
+        row.person = person
+        row.withhold(COMPLIANCE_RESTRICTED)
+        return 0
+    contact_fields, account_fields = fields_of_job(job)
+    row.person, row.confidence, row.evidence = person, max(row.confidence, confidence), tuple(evidence)
+    filled = row.fill_from(person, contact_fields, source=source, seen_at=person.get("last_seen_at"))
+    if company:
+        row.company = row.company or company
+        filled += row.fill_from(company, account_fields, source=source, seen_at=company.get("last_seen_at"))
+    return filled
+
+
+def apply_company_match(job, row: WorkRow, company: dict, *, source: str, confidence: int) -> int:
+    if company.get("opted_out"):
+        row.withhold(COMPLIANCE_RESTRICTED)
+        return 0
+    row.company, row.confidence = company, max(row.confidence, confidence)
+    _, account_fields = fields_of_job(job)
+    return row.fill_from(company, account_fields, source=source, seen_at=company.get("last_seen_at"))
+
+
+class DataCoreStage(Stage):
+    status = JobStatus.DATACORE
+    name = "datacore"
+
+    def run(self, job, rows):
+        pending = rows_missing(job, rows)
+        if job.type == "contact":
+            return self._contacts(job, pending)
+        return self._accounts(job, pending)
+
+    def _contacts(self, job, rows):
+        keys = [row.keys for row in rows]
+        candidates = datacore.people_for_keys(
+            emails={k.email for k in keys if k.email}, linkedins={k.linkedin for k in keys if k.linkedin},
+            last_names={k.last for k in keys if k.last}, domains={k.domain for k in keys if k.domain},
+            company_names={k.company for k in keys if k.company},
+        )
+        by_key: dict[tuple, list] = {}
+        for person, company in candidates:
+            for key in (("e", person["email_norm"]), ("l", person["linkedin_norm"]),
+                        ("d", person["last_norm"], person["company_domain_norm"]),
+                        ("c", person["last_norm"], person["company_name_norm"])):
+                if all(key[1:]):
+                    by_key.setdefault(key, []).append((person, company))
+        filled_rows = 0
+        for row in rows:
+            k = row.keys
+            seen, options = set(), []
+            for key in (("e", k.email), ("l", k.linkedin), ("d", k.last, k.domain), ("c", k.last, k.company)):
+                if all(key[1:]):
+                    for person, company in by_key.get(key, ()):
+                        if person["id"] not in seen:
+                            seen.add(person["id"])
+                            options.append((person, company))
+            best, score = pick_best(_query(row), options)
+            if best is None:
+                continue
+            person, company = options[best]
+            if apply_person_match(job, row, person, company, source=datacore.SOURCE, confidence=score.confidence,
+                                  evidence=score.evidence):
+                filled_rows += 1
+        return StageResult(filled_rows, datacore.SOURCE)
+
+    def _accounts(self, job, rows):
+        companies = datacore.companies_for_keys(domains={row.keys.domain for row in rows if row.keys.domain},
+                                                names={row.keys.company for row in rows if row.keys.company})
+        by_domain = {c["domain_norm"]: c for c in companies if c["domain_norm"]}
+        by_name: dict[str, list[dict]] = {}
+        for company in companies:
+            by_name.setdefault(company["name_norm"], []).append(company)
+        filled_rows = 0
+        for row in rows:
+            options = [by_domain[row.keys.domain]] if row.keys.domain in by_domain else []
+            options += [c for c in by_name.get(row.keys.company, []) if c not in options]
+            scored = sorted(((score_company(_query(row), c), c) for c in options),
+                            key=lambda pair: pair[0].confidence, reverse=True)
+            if scored and scored[0][0].confidence >= MATCH_THRESHOLD:
+                score, company = scored[0]
+                apply_company_match(job, row, company, source=datacore.SOURCE, confidence=score.confidence)
+                filled_rows += 1
+        return StageResult(filled_rows, datacore.SOURCE)
+
+
+class CompanyNameSearchStage(Stage):
+    """Fuzzy company-name lookup for accounts no exact key found (Meilisearch, or pg_trgm by default)."""
+
+    status = JobStatus.MEILISEARCH
+    name = "company_search"
+
+    def applies(self, job):
+        return job.type == "account"
+
+    def skip_reason(self, job):
+        return "account jobs only"
+
+    def run(self, job, rows):
+        from sources.company_search import company_search_backend
+
+        backend = company_search_backend()
+        pending = [row for row in rows_missing(job, rows) if row.company is None and row.keys.company]
+        hits = backend.search_many([row.keys.company for row in pending])
+        filled_rows = 0
+        for row in pending:
+            scored = sorted(((score_company(_query(row), company), company) for company, _ in hits.get(row.keys.company, [])),
+                            key=lambda pair: pair[0].confidence, reverse=True)
+            if scored and scored[0][0].confidence >= MATCH_THRESHOLD:
+                score, company = scored[0]
+                apply_company_match(job, row, company, source=backend.source, confidence=score.confidence)
+                filled_rows += 1
+        return StageResult(filled_rows, backend.source)
+
+
+class ContactsPerAccountStage(Stage):
+    """Expands each matched account into up to `criteria.limit` contacts that satisfy the criteria."""
+
+    status = JobStatus.DATACORE
+    name = "contacts_per_account"
+
+    def applies(self, job):
+        return job.type == "account" and bool(job.criteria_limit)
+
+    def skip_reason(self, job):
+        return "account jobs with criteria.limit only"
+
+    def run(self, job, rows):
+        criteria = job.criteria or {}
+        matched = [row for row in rows if row.company is not None and not row.withheld and not row.contacts]
+        people = datacore.contacts_for_companies(
+            [row.company["id"] for row in matched], limit=criteria["limit"],
+            job_levels=criteria.get("job_level", ()), job_functions=criteria.get("job_function", ()),
+            keywords=criteria.get("keyword", ()),
+        )
+        contact_fields, _ = fields_of_job(job)
+        filled_rows = 0
+        for row in matched:
+            for person in people.get(row.company["id"], []):
+                contact = WorkRow(position=row.position, row_uid=row.row_uid, record={}, keys=row.keys)
+                contact.person = person
+                contact.fill_from(person, contact_fields, source=datacore.SOURCE, seen_at=person.get("last_seen_at"))
+                row.contacts.append(contact)
+            filled_rows += bool(row.contacts)
+        return StageResult(filled_rows, datacore.SOURCE)
+
+
+class EmailValidationStage(Stage):
+    """Drops emails that cannot be delivered; their rows' email charges are reversed at reconciliation."""
+
+    status = JobStatus.EMAIL_VALIDATION
+    name = "email_validation"
+
+    def applies(self, job):
+        return "contact_email" in job.fields_to_enrich
+
+    def skip_reason(self, job):
+        return "contact_email not requested"
+
+    def run(self, job, rows):
+        from sources.email_validation import email_validator_backend
+
+        validator = email_validator_backend()
+        targets = [row for row in rows if "contact_email" in row.fills] + [
+            contact for row in rows for contact in row.contacts if "contact_email" in contact.fills]
+        verdicts = validator.validate_many([target.fills["contact_email"].value for target in targets])
+        dropped = 0
+        for target in targets:
+            email = target.fills["contact_email"].value
+            verdict = verdicts.get(email)
+            if verdict is not None and not verdict.deliverable:
+                del target.fills["contact_email"]
+                target.notes["contact_email"] = f"dropped: {verdict.reason}"
+                dropped += 1
+        return StageResult(len(targets) - dropped, validator.source, f"{dropped} undeliverable dropped")
+
+
+class NameMatchStage(Stage):
+    """Rejects answers whose person does not match the input's name (nickname-aware, typo-tolerant)."""
+
+    status = JobStatus.NAME_MATCH
+    name = "name_match"
+
+    def applies(self, job):
+        return job.type == "contact" and job.level in ("standard", "pro")
+
+    def skip_reason(self, job):
+        return "contact jobs at Standard or Pro only"
+
+    def run(self, job, rows):
+        rejected = 0
+        for row in rows:
+            if row.person is None or row.withheld:
+                continue
+            if not names_agree(row.record.get("first_name"), row.record.get("last_name"),
+                               row.person.get("first_name"), row.person.get("last_name")):
+                row.withhold(NAME_MISMATCH)
+                rejected += 1
+        return StageResult(0, "", f"{rejected} rejected")
+
+
+ROW_STAGES: list[Stage] = [
+    DataCoreStage(),
+    CompanyNameSearchStage(),
+    ContactsPerAccountStage(),
+    EmailValidationStage(),
+    NameMatchStage(),
+]

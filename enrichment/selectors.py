@@ -1,0 +1,90 @@
+from enrichment.models import TERMINAL_STATUSES, Job, JobRow, JobStatus
+from ecore.exceptions import format_credits
+from wallet.selectors import job_credit_totals
+
+
+def jobs_for_user(*, user, created_after=None, created_before=None, record_count=None, status=None):
+    jobs = Job.objects.filter(user=user).order_by("-created_at")
+    if created_after is not None:
+        jobs = jobs.filter(created_at__gte=created_after)
+    if created_before is not None:
+        jobs = jobs.filter(created_at__lte=created_before)
+    if record_count is not None:
+        jobs = jobs.filter(record_count=record_count)
+    if status:
+        jobs = jobs.filter(status=status)
+    return jobs
+
+
+def _iso(value):
+    return value.isoformat() if value else None
+
+
+def job_summary(job: Job) -> dict:
+    return {
+        "job_id": str(job.job_id),
+        "status": job.status,
+        "type": job.type,
+        "level": job.level,
+        "record_count": job.record_count,
+        "rows_processed": job.rows_processed,
+        "estimated_credits": int(round(job.estimated_credits)),
+        "created_at": _iso(job.created_at),
+        "finished_at": _iso(job.finished_at),
+    }
+
+
+def job_status_document(job: Job) -> dict:
+    credits = job_credit_totals(job=job)
+    percent = round(100 * job.rows_processed / job.record_count, 1) if job.record_count else 100.0
+    document = {
+        "job_id": str(job.job_id),
+        "status": job.status,
+        "current_stage": job.status,
+        "type": job.type,
+        "level": job.level,
+        "fields_to_enrich": job.fields_to_enrich,
+        "criteria": job.criteria,
+        "progress": {"rows_total": job.record_count, "rows_processed": job.rows_processed, "percent": percent},
+        "credits": {
+            "estimated": format_credits(job.estimated_credits),
+            "charged": format_credits(credits["charged"]),
+            "refunded": format_credits(credits["refunded"]),
+            "net": format_credits(credits["charged"] - credits["refunded"]),
+        },
+        "field_stats": job.field_stats or None,
+        "stages": job.stage_log,
+        "checkpoint": job.checkpoint,
+        "pause_requested": job.pause_requested,
+        "created_at": _iso(job.created_at),
+        "started_at": _iso(job.started_at),
+        "finished_at": _iso(job.finished_at),
+        "updated_at": _iso(job.updated_at),
+        "failure": {"reason": job.failure_reason, **(job.failure_meta or {})} if job.status == JobStatus.FAILURE else None,
+    }
+    return document
+
+
+def job_is_finished(job: Job) -> bool:
+    return job.status in TERMINAL_STATUSES
+
+
+TRAILING_COLUMNS = ("enrichment_status", "enrichment_source", "match_confidence", "match_confidence_level")
+
+
+def result_columns(job: Job, rows: list[dict]) -> list[str]:
+    """Requested fields, then the input's columns as imported_*, then status and provenance."""
+    leading = [*job.fields_to_enrich, *(f"imported_{name}" for name in job.input_columns if not name.startswith("_")),
+               *TRAILING_COLUMNS]
+    seen = dict.fromkeys(leading)
+    extra = dict.fromkeys(name for row in rows for name in row if name not in seen and name != "field_sources")
+    return [*(name for name in leading if any(name in row for row in rows)), *extra, "field_sources"]
+
+
+def job_result_rows(job: Job) -> tuple[list[str], list[dict]]:
+    """The columns and the output rows, in input order (an expanded account's contacts stay together)."""
+    rows = []
+    for outputs in JobRow.objects.filter(job=job).order_by("position").values_list("output", flat=True):
+        rows.extend(outputs)
+    columns = result_columns(job, rows)
+    return columns, [{name: row[name] for name in columns if name in row} for row in rows]

@@ -1,0 +1,121 @@
+"""Batch lookups against DataCore: one query per call, whatever the number of rows asked about."""
+
+from django.db import connection
+from django.db.models import Q
+
+from sources.fields import ACCOUNT_FIELDS, CONTACT_FIELDS
+from sources.models import Company, Person
+
+SOURCE = "datacore"
+PERSON_KEY_COLUMNS = ("id", "company_id", "first_norm", "last_norm", "email_norm", "linkedin_norm",
+                      "company_name_norm", "company_domain_norm", "opted_out", "last_seen_at")
+COMPANY_KEY_COLUMNS = ("id", "parent_id", "name_norm", "domain_norm", "linkedin_norm", "opted_out",
+                       "last_seen_at")
+PERSON_COLUMNS = (*PERSON_KEY_COLUMNS, *[name for name in CONTACT_FIELDS])
+COMPANY_COLUMNS = (*COMPANY_KEY_COLUMNS, *ACCOUNT_FIELDS)
+
+
+def _split_person_and_company(row: dict) -> tuple[dict, dict | None]:
+    person = {name: row[name] for name in PERSON_COLUMNS}
+    if row["company_id"] is None:
+        return person, None
+    return person, {name: row[f"company__{name}"] for name in COMPANY_COLUMNS}
+
+
+def people_for_keys(*, emails=(), linkedins=(), last_names=(), domains=(), company_names=()) -> list[tuple[dict, dict | None]]:
+    """Every person who could be one of the rows: by email, LinkedIn URL, or last name at a company."""
+    condition = Q()
+    if emails:
+        condition |= Q(email_norm__in=list(emails))
+    if linkedins:
+        condition |= Q(linkedin_norm__in=list(linkedins))
+    if last_names and domains:
+        condition |= Q(last_norm__in=list(last_names), company_domain_norm__in=list(domains))
+    if last_names and company_names:
+        condition |= Q(last_norm__in=list(last_names), company_name_norm__in=list(company_names))
+    if not condition:
+        return []
+    columns = (*PERSON_COLUMNS, *[f"company__{name}" for name in COMPANY_COLUMNS])
+    return [_split_person_and_company(row) for row in Person.objects.filter(condition).values(*columns)]
+
+
+def companies_for_keys(*, domains=(), names=()) -> list[dict]:
+    condition = Q()
+    if domains:
+        condition |= Q(domain_norm__in=list(domains))
+    if names:
+        condition |= Q(name_norm__in=list(names))
+    if not condition:
+        return []
+    return list(Company.objects.filter(condition).values(*COMPANY_COLUMNS))
+
+
+def companies_by_ids(ids) -> dict[int, dict]:
+    return {row["id"]: row for row in Company.objects.filter(id__in=list(ids)).values(*COMPANY_COLUMNS)}
+
+
+def companies_similar_to(names: list[str], *, per_name: int = 3, min_similarity: float = 0.4) -> dict[str, list[tuple[dict, float]]]:
+    """pg_trgm similarity over normalized names, for all `names` in one query."""
+    names = sorted({name for name in names if name})
+    if not names:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT q.name, c.id, c.score
+            FROM unnest(%s::text[]) AS q(name)
+            CROSS JOIN LATERAL (
+                SELECT id, similarity(name_norm, q.name) AS score
+                FROM {Company._meta.db_table}
+                WHERE name_norm %% q.name
+                ORDER BY name_norm <-> q.name
+                LIMIT %s
+            ) AS c
+            WHERE c.score >= %s
+            """,
+            [names, per_name, min_similarity],
+        )
+        hits = cursor.fetchall()
+    companies = companies_by_ids({company_id for _, company_id, _ in hits})
+    found: dict[str, list[tuple[dict, float]]] = {}
+    for name, company_id, score in hits:
+        found.setdefault(name, []).append((companies[company_id], float(score)))
+    return found
+
+
+def contacts_for_companies(company_ids, *, limit: int, job_levels=(), job_functions=(), keywords=()) -> dict[int, list[dict]]:
+    """Up to `limit` people per company matching the criteria, best-known first, in one query."""
+    company_ids = sorted(set(company_ids))
+    if not company_ids:
+        return {}
+    filters, params = ["p.company_id = ANY(%s)", "NOT p.opted_out"], [company_ids]
+    if job_levels:
+        filters.append("lower(p.job_level) = ANY(%s)")
+        params.append([level.lower() for level in job_levels])
+    if job_functions:
+        filters.append("lower(p.job_function) = ANY(%s)")
+        params.append([function.lower() for function in job_functions])
+    if keywords:
+        # Any keyword may match, in the title, function or level.
+        patterns = [f"%{keyword}%" for keyword in keywords]
+        filters.append("(p.job_title ILIKE ANY(%s) OR p.job_function ILIKE ANY(%s) OR p.job_level ILIKE ANY(%s))")
+        params.extend([patterns, patterns, patterns])
+    columns = ", ".join(f"p.{name}" for name in PERSON_COLUMNS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT * FROM (
+                SELECT {columns}, ROW_NUMBER() OVER (
+                    PARTITION BY p.company_id ORDER BY p.last_seen_at DESC NULLS LAST, p.id) AS rank
+                FROM {Person._meta.db_table} p
+                WHERE {" AND ".join(filters)}
+            ) ranked WHERE rank <= %s ORDER BY company_id, rank
+            """,
+            [*params, limit],
+        )
+        names = [column.name for column in cursor.description]
+        by_company: dict[int, list[dict]] = {}
+        for values in cursor.fetchall():
+            person = dict(zip(names, values, strict=True))
+            by_company.setdefault(person["company_id"], []).append(person)
+    return by_company
