@@ -51,9 +51,18 @@ def queued_job_ids(redis_client):
 
 
 @pytest.fixture
-def make_user(django_user_model):
+def default_prices(db):
+    """The migration's prices; transactional tests truncate tables, data migrations included."""
+    from pricing.defaults import create_missing_default_prices
+    from pricing.models import Price
+
+    create_missing_default_prices(Price)
+
+
+@pytest.fixture
+def make_user(django_user_model, default_prices):
     def make(username: str, *, credits: Decimal | int | str = 0, is_active: bool = True):
-        user = django_user_model.objects.create_user(username=username, password="x", is_active=is_active)
+        user = django_user_model.objects.create_user(username=username, is_active=is_active)
         if Decimal(credits) > 0:
             wallet_topup(user=user, amount=Decimal(credits), note="test funding")
         return user
