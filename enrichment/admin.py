@@ -1,0 +1,33 @@
+from django.contrib import admin
+
+from enrichment.models import IdempotencyRecord, Job, JobRow
+
+
+class JobRowInline(admin.TabularInline):
+    model = JobRow
+    extra = 0
+    can_delete = False
+    fields = ("position", "row_uid", "enrichment_status", "charge", "refund_due", "refund_reason", "completed_at")
+    readonly_fields = fields
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Job)
+class JobAdmin(admin.ModelAdmin):
+    list_display = ("job_id", "user", "type", "level", "record_count", "rows_processed", "status", "created_at")
+    list_filter = ("status", "type", "level")
+    search_fields = ("job_id", "user__username")
+    readonly_fields = [field.name for field in Job._meta.fields]
+    inlines = [JobRowInline]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(IdempotencyRecord)
+class IdempotencyRecordAdmin(admin.ModelAdmin):
+    list_display = ("key", "token", "endpoint", "response_status", "created_at")
+    readonly_fields = [field.name for field in IdempotencyRecord._meta.fields]
