@@ -90,3 +90,45 @@ class Person(models.Model):
 
     def __str__(self):
         return f"{self.first_name} {self.last_name}".strip() or self.source_key
+
+
+class LinkedInSnapshot(models.Model):
+    """The newest scraped LinkedIn profile snapshot per profile: a lookup source, and the evidence
+    for the still-in-company check."""
+
+    linkedin_norm = models.CharField(max_length=255, unique=True)
+    contact_linkedin_url = models.CharField(max_length=255)
+    first_name = models.CharField(max_length=128, blank=True)
+    last_name = models.CharField(max_length=128, blank=True)
+    job_title = models.CharField(max_length=255, blank=True)
+    company_name = models.CharField(max_length=255, blank=True)
+    company_website = models.CharField(max_length=255, blank=True)
+    location = models.CharField(max_length=255, blank=True)
+    company_name_norm = models.CharField(max_length=255, blank=True)
+    company_domain_norm = models.CharField(max_length=255, blank=True)
+    first_norm = models.CharField(max_length=128, blank=True)
+    last_norm = models.CharField(max_length=128, blank=True)
+    scraped_at = models.DateTimeField()
+
+    def __str__(self):
+        return f"{self.contact_linkedin_url} @ {self.scraped_at:%Y-%m-%d}"
+
+
+class Suppression(models.Model):
+    """Compliance: a person (email, LinkedIn URL) or a whole domain never returned by any endpoint or job."""
+
+    class Kind(models.TextChoices):
+        EMAIL = "email", "Email"
+        LINKEDIN = "linkedin", "LinkedIn URL"
+        DOMAIN = "domain", "Domain"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    value = models.CharField(max_length=255, help_text="Stored normalized.")
+    reason = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["kind", "value"], name="suppression_once")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()}: {self.value}"
