@@ -30,6 +30,8 @@ MAX_COMPRESSION_RATIO = 100
 # Small members (e.g. printer settings full of zeros) compress absurdly well yet cost nothing to inflate.
 RATIO_CHECK_MIN_BYTES = 1024 * 1024
 MAX_ARCHIVE_MEMBERS = 1000
+# openpyxl pads every row to the header's width: a header cell far right would make each row thousands of cells.
+MAX_COLUMNS = 1000
 CSV_FALLBACK_ENCODINGS = ("utf-8-sig", "cp1252")
 
 ZIP_MAGIC = b"PK\x03\x04"
@@ -38,16 +40,19 @@ OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 UNSUPPORTED_FORMAT = "Unsupported format. Use CSV or Excel."
 EMPTY_FILE = "The file is empty."
 NO_DATA_ROWS = "The file has no data rows."
-TOO_LARGE = "The file is too large. The maximum upload size is 10 MB."
+TOO_LARGE = f"The file is too large. The maximum upload size is {MAX_UPLOAD_BYTES // (1024 * 1024)} MB."
 BINARY_CSV = "The CSV file contains binary data. Save it as CSV (UTF-8) and upload it again."
 UNREADABLE_CSV = "The CSV file could not be read. Check that it is a valid CSV file."
 INVALID_EXCEL = "The file is not a valid Excel workbook."
 DECOMPRESSION_BOMB = "The spreadsheet is too large when decompressed."
+TOO_MANY_COLUMNS = f"The file has more than {MAX_COLUMNS} columns."
 
 # openpyxl parses workbook XML through defusedxml only when it is importable and not disabled
 # by OPENPYXL_DEFUSEDXML; without it, entity-expansion attacks reach the stdlib parser.
 if not openpyxl.DEFUSEDXML:
-    raise ImproperlyConfigured("openpyxl must use defusedxml: install it and leave OPENPYXL_DEFUSEDXML unset.")
+    raise ImproperlyConfigured(
+        "openpyxl must use defusedxml: install it and leave OPENPYXL_DEFUSEDXML unset."
+    )
 
 
 def parse_upload(uploaded_file) -> list[dict[str, str]]:
@@ -59,27 +64,37 @@ def parse_upload(uploaded_file) -> list[dict[str, str]]:
         raise ValidationFailed({"error": TOO_LARGE}, status_code=413)
     if uploaded_file.size == 0:
         raise ValidationFailed({"error": EMPTY_FILE})
-    rows = _read_csv(uploaded_file) if extension == ".csv" else _read_excel(uploaded_file)
+    is_csv = extension == ".csv"
+    rows = _read_csv(uploaded_file) if is_csv else _read_excel(uploaded_file)
     # Closing at once, not at garbage collection, releases the workbook while the upload is still open.
     with contextlib.closing(rows):
-        return _build_records(rows)
+        return _build_records(rows, cells_past_header_allowed=not is_csv)
 
 
-def _build_records(rows: Iterable[Sequence]) -> list[dict[str, str]]:
-    numbered = ((number, _row_texts(row)) for number, row in enumerate(rows, start=1))
-    non_empty = ((number, texts) for number, texts in numbered if any(texts))
-    header = next(non_empty, None)
-    if header is None:
+def _build_records(rows: Iterable[Sequence], *, cells_past_header_allowed: bool) -> list[dict[str, str]]:
+    """Records keyed by the first non-empty row; rows past the hard limit are counted, never kept.
+
+    In a spreadsheet a cell right of the header row is just an unlabelled column, dropped like one
+    with a blank header. In a CSV it usually means an unquoted delimiter shifted the row, so its
+    values would land under the wrong headers: that row is refused.
+    """
+    non_empty = ((number, row) for number, row in enumerate(rows, start=1) if not _is_blank(row))
+    first = next(non_empty, None)
+    if first is None:
         raise ValidationFailed({"error": EMPTY_FILE})
-    header_width = len(header[1])
-    columns = _columns(header[1])
+    header = _row_texts(first[1])
+    columns = _columns(header)
     limit = settings.ENRICHMENT_HARD_LIMIT
     records = []
     count = 0
-    for number, texts in non_empty:
+    for number, row in non_empty:
         count += 1
-        if count <= limit:
-            records.append(_record(number, texts, header_width, columns))
+        if count > limit:
+            continue
+        texts = _row_texts(row)
+        if not cells_past_header_allowed and any(texts[len(header) :]):
+            raise ValidationFailed({"error": f"Row {number} has more cells than the header row."})
+        records.append({name: texts[position] if position < len(texts) else "" for position, name in columns})
     if count > limit:
         raise ValidationFailed({"error": f"Maximum {limit} records. File has {count}."})
     if not records:
@@ -90,6 +105,8 @@ def _build_records(rows: Iterable[Sequence]) -> list[dict[str, str]]:
 def _columns(header_cells: list[str]) -> list[tuple[int, str]]:
     """(position, name) of every non-blank header; blank header columns are dropped."""
     columns = [(position, _normalize_header(cell)) for position, cell in enumerate(header_cells) if cell]
+    if columns[-1][0] >= MAX_COLUMNS:
+        raise ValidationFailed({"error": TOO_MANY_COLUMNS})
     duplicates = sorted(name for name, seen in Counter(name for _, name in columns).items() if seen > 1)
     if duplicates:
         raise ValidationFailed({"error": f"Duplicate column headers: {', '.join(duplicates)}."})
@@ -100,12 +117,9 @@ def _normalize_header(text: str) -> str:
     return "_".join(text.lower().split())
 
 
-def _record(number: int, texts: list[str], header_width: int, columns: list[tuple[int, str]]) -> dict[str, str]:
-    # A value past the header row usually means an unquoted delimiter shifted the row, so its
-    # cells would land under the wrong headers; trailing empty cells are harmless export noise.
-    if any(texts[header_width:]):
-        raise ValidationFailed({"error": f"Row {number} has more cells than the header row."})
-    return {name: texts[position] if position < len(texts) else "" for position, name in columns}
+def _is_blank(row: Sequence) -> bool:
+    # Deduplicating first keeps the check at C speed on wide rows that are mostly empty cells.
+    return all(_cell_text(value) == "" for value in set(row))
 
 
 def _row_texts(row: Sequence) -> list[str]:
@@ -135,7 +149,7 @@ def _float_text(value: float) -> str:
     return format(value, ".15g")
 
 
-def _read_csv(uploaded_file) -> Generator[list[str]]:
+def _read_csv(uploaded_file) -> Generator[list[str], None, None]:
     _reject_binary(uploaded_file)
     encoding = _csv_encoding(uploaded_file)
     delimiter = _csv_delimiter(uploaded_file, encoding)
@@ -180,7 +194,7 @@ def _csv_delimiter(uploaded_file, encoding: str) -> str:
     return ","
 
 
-def _read_excel(uploaded_file) -> Generator[Sequence]:
+def _read_excel(uploaded_file) -> Generator[Sequence, None, None]:
     """Dispatches on content, not extension: an .xls that is really an .xlsx is common."""
     uploaded_file.seek(0)
     magic = uploaded_file.read(len(OLE_MAGIC))
@@ -191,7 +205,7 @@ def _read_excel(uploaded_file) -> Generator[Sequence]:
     raise ValidationFailed({"error": INVALID_EXCEL})
 
 
-def _read_xlsx(uploaded_file) -> Generator[tuple]:
+def _read_xlsx(uploaded_file) -> Generator[tuple, None, None]:
     _check_archive(uploaded_file)
     uploaded_file.seek(0)
     try:
@@ -202,9 +216,20 @@ def _read_xlsx(uploaded_file) -> Generator[tuple]:
         for sheet in workbook.worksheets[:1]:
             # The stored dimension is client-written; trusting it would pad or truncate every row.
             sheet.reset_dimensions()
-            yield from _guarded(sheet.iter_rows(values_only=True), INVALID_EXCEL)
+            width = _xlsx_header_width(sheet)
+            if width:
+                yield from _guarded(sheet.iter_rows(values_only=True, max_col=width), INVALID_EXCEL)
     finally:
         workbook.close()
+
+
+def _xlsx_header_width(sheet) -> int:
+    """Columns up to the header row's last value (0 when the sheet has none); openpyxl pads rows to it."""
+    for row in _guarded(sheet.iter_rows(values_only=True), INVALID_EXCEL):
+        texts = _row_texts(row)
+        if any(texts):
+            return max(position for position, text in enumerate(texts) if text) + 1
+    return 0
 
 
 def _check_archive(uploaded_file) -> None:
@@ -225,18 +250,20 @@ def _check_archive(uploaded_file) -> None:
             raise ValidationFailed({"error": DECOMPRESSION_BOMB})
 
 
-def _read_xls(uploaded_file) -> Generator[list]:
+def _read_xls(uploaded_file) -> Generator[list, None, None]:
     """xlrd loads the whole sheet anyway, so rows are built up front; the upload cap bounds them."""
     uploaded_file.seek(0)
     try:
         # xlrd prints warnings about odd files to its log; they are not the client's business.
         book = xlrd.open_workbook(file_contents=uploaded_file.read(), on_demand=True, logfile=io.StringIO())
+        sheets = [book.sheet_by_index(0)] if book.nsheets else []
         rows = [
             [_xls_value(cell, book.datemode) for cell in sheet.row(index)]
-            for sheet in book.sheets()[:1]
+            for sheet in sheets
             for index in range(sheet.nrows)
         ]
-    except Exception as exc:  # xlrd raises assorted errors (XLRDError, struct.error, IndexError) on corrupt files
+    # xlrd raises assorted errors (XLRDError, struct.error, IndexError, ...) on corrupt files.
+    except Exception as exc:
         raise ValidationFailed({"error": INVALID_EXCEL}) from exc
     yield from rows
 
