@@ -3,6 +3,7 @@
 import logging
 import os
 import socket
+import time
 import uuid
 from datetime import timedelta
 
@@ -71,11 +72,12 @@ class StageLog:
     def __init__(self, entries: list[dict]):
         self.entries = {entry["name"]: entry for entry in entries}
 
-    def record(self, stage: Stage, result: StageResult) -> None:
+    def record(self, stage: Stage, result: StageResult, seconds: float = 0.0) -> None:
         entry = self.entries.setdefault(stage.name, {"name": stage.name, "stage": str(stage.status),
-                                                     "state": "done", "source": "", "rows_filled": 0})
+                                                     "state": "done", "source": "", "rows_filled": 0, "seconds": 0.0})
         entry.update(state="done", source=result.source or entry["source"])
         entry["rows_filled"] += result.rows_filled
+        entry["seconds"] = round(entry.get("seconds", 0.0) + seconds, 4)
         if result.detail:
             entry["detail"] = result.detail
 
@@ -188,7 +190,9 @@ def _run_row_stages(job: Job, log: StageLog) -> bool:
                 log.skip(stage.name, stage.status, stage.skip_reason(job))
                 continue
             _status_set(job, stage.status)
-            log.record(stage, stage.run(job, batch))
+            started = time.perf_counter()
+            result = stage.run(job, batch)
+            log.record(stage, result, time.perf_counter() - started)
         _apply_min_confidence(job, batch)
         _rows_save(job, batch, log)
     return True
@@ -206,8 +210,10 @@ def _finish(job: Job, log: StageLog) -> None:
         log.skip("results_sink", JobStatus.SAVING, "no results store configured (PostgreSQL rows only)")
     else:
         _status_set(job, JobStatus.SAVING)
+        started = time.perf_counter()
         written = sink.write_job_results(job)
-        log.record(_NamedStage("results_sink", JobStatus.SAVING), StageResult(written, sink.source))
+        log.record(_NamedStage("results_sink", JobStatus.SAVING), StageResult(written, sink.source),
+                   time.perf_counter() - started)
     _status_set(job, JobStatus.SAVING_ROWS)
     log.record(_NamedStage("row_results", JobStatus.SAVING_ROWS), StageResult(job.rows_processed, "postgresql"))
     _status_set(job, JobStatus.COMPLETED, stage_log=log.as_list(), finished_at=timezone.now(),
