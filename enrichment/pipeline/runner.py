@@ -185,17 +185,26 @@ def _run_row_stages(job: Job, log: StageLog) -> bool:
             job_pause_at_checkpoint(job, stage=str(job.status))
             return False
         batch = rows[start:start + batch_size]
-        for stage in ROW_STAGES:
-            if not stage.applies(job):
-                log.skip(stage.name, stage.status, stage.skip_reason(job))
-                continue
-            _status_set(job, stage.status)
-            started = time.perf_counter()
-            result = stage.run(job, batch)
-            log.record(stage, result, time.perf_counter() - started)
-        _apply_min_confidence(job, batch)
+        batch_enrich(job, batch, log)
         _rows_save(job, batch, log)
     return True
+
+
+def batch_enrich(job: Job, rows: list[WorkRow], log: StageLog, *, show_status: bool = True) -> None:
+    """What every row gets, in a job's batch or a single lookup: the row stages that apply, then min_confidence.
+
+    `show_status=False` for a job that is not saved (a single lookup): there is no status to show.
+    """
+    for stage in ROW_STAGES:
+        if not stage.applies(job):
+            log.skip(stage.name, stage.status, stage.skip_reason(job))
+            continue
+        if show_status:
+            _status_set(job, stage.status)
+        started = time.perf_counter()
+        result = stage.run(job, rows)
+        log.record(stage, result, time.perf_counter() - started)
+    _apply_min_confidence(job, rows)
 
 
 def _finish(job: Job, log: StageLog) -> None:
