@@ -40,6 +40,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Serves the admin's and API docs' static files when DEBUG is off (gunicorn serves no files).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -99,7 +101,8 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
         "rest_framework.parsers.FormParser",
     ],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # JSON first: it is what a client gets unless it sends `Accept: application/xml`.
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer", "ecore.renderers.XMLRenderer"],
     "EXCEPTION_HANDLER": "ecore.exceptions.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
@@ -131,6 +134,7 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="ecore")
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE = {
     "requeue-stale-jobs": {"task": "enrichment.tasks.requeue_stale_jobs", "schedule": 60.0},
+    "retry-lost-webhooks": {"task": "enrichment.tasks.retry_lost_webhooks", "schedule": 60.0},
 }
 
 # Product limits.
@@ -143,6 +147,37 @@ ENRICHMENT_BATCH_SIZE = env.int("ENRICHMENT_BATCH_SIZE", default=100)
 JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=3)
 JOB_LEASE_SECONDS = env.int("JOB_LEASE_SECONDS", default=300)
 JOB_STALE_QUEUED_SECONDS = env.int("JOB_STALE_QUEUED_SECONDS", default=120)
+
+# Webhooks: https anywhere, plain http only to these hosts (a receiver on the operator's own machine).
+WEBHOOK_ALLOWED_HTTP_HOSTS = env.list("WEBHOOK_ALLOWED_HTTP_HOSTS", default=["localhost", "127.0.0.1"])
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+# Retries back off from the first delay, doubling up to the cap, until the window after the event closes.
+WEBHOOK_RETRY_FIRST_DELAY_SECONDS = env.int("WEBHOOK_RETRY_FIRST_DELAY_SECONDS", default=60)
+WEBHOOK_RETRY_MAX_DELAY_SECONDS = env.int("WEBHOOK_RETRY_MAX_DELAY_SECONDS", default=3600)
+WEBHOOK_RETRY_WINDOW_SECONDS = env.int("WEBHOOK_RETRY_WINDOW_SECONDS", default=24 * 3600)
+
+# Pro level's paid providers: each stays off until its key (Netnut: proxy credentials) is set.
+SERPER_API_KEY = env.str("SERPER_API_KEY", default="")
+SERPER_BASE_URL = env.str("SERPER_BASE_URL", default="https://google.serper.dev")
+NETNUT_USERNAME = env.str("NETNUT_USERNAME", default="")
+NETNUT_PASSWORD = env.str("NETNUT_PASSWORD", default="")
+NETNUT_PROXY_URL = env.str("NETNUT_PROXY_URL", default="http://gw.netnut.net:5959")
+NETNUT_PROFILE_BASE_URL = env.str("NETNUT_PROFILE_BASE_URL", default="https://www.linkedin.com")
+ANYMAILFINDER_API_KEY = env.str("ANYMAILFINDER_API_KEY", default="")
+ANYMAILFINDER_BASE_URL = env.str("ANYMAILFINDER_BASE_URL", default="https://api.anymailfinder.com/v5.0")
+ZEROBOUNCE_API_KEY = env.str("ZEROBOUNCE_API_KEY", default="")
+ZEROBOUNCE_BASE_URL = env.str("ZEROBOUNCE_BASE_URL", default="https://api.zerobounce.net/v2")
+ZEROBOUNCE_BULK_BASE_URL = env.str("ZEROBOUNCE_BULK_BASE_URL", default="https://bulkapi.zerobounce.net/v2")
+PRO_PROVIDER_TIMEOUT_SECONDS = env.float("PRO_PROVIDER_TIMEOUT_SECONDS", default=20.0)
+PRO_PROVIDER_MAX_TRIES = env.int("PRO_PROVIDER_MAX_TRIES", default=3)
+PRO_PROVIDER_BACKOFF_SECONDS = env.float("PRO_PROVIDER_BACKOFF_SECONDS", default=1.0)
+PRO_PROVIDER_BUDGET_PER_JOB = env.int("PRO_PROVIDER_BUDGET_PER_JOB", default=200)
+PRO_PROVIDER_CONCURRENCY = env.int("PRO_PROVIDER_CONCURRENCY", default=4)
+# Provider calls stop this long into a batch, well inside the job's lease (JOB_LEASE_SECONDS).
+PRO_STAGE_SECONDS_PER_BATCH = env.float("PRO_STAGE_SECONDS_PER_BATCH", default=150.0)
+# Local email validation's MX lookups: total time per batch, and nameservers ("host" or "host:port").
+EMAIL_MX_SECONDS_PER_BATCH = env.float("EMAIL_MX_SECONDS_PER_BATCH", default=1.0)
+EMAIL_DNS_NAMESERVERS = env.list("EMAIL_DNS_NAMESERVERS", default=[])
 
 LOGGING = {
     "version": 1,
