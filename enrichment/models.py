@@ -3,6 +3,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class JobStatus(models.TextChoices):
@@ -137,3 +138,45 @@ class IdempotencyRecord(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["token", "key"], name="idempotency_key_once_per_token")]
+
+
+class WebhookSecret(models.Model):
+    """The key a user's webhook deliveries are signed with; rotating it replaces it at once."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="webhook_secret")
+    secret = models.CharField(max_length=100)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return f"webhook secret of {self.user} ({self.created_at:%Y-%m-%d})"
+
+
+class WebhookDelivery(models.Model):
+    """One event for one job's webhook, and where its delivery stands."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="webhook_deliveries")
+    event_id = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
+    event = models.CharField(max_length=32)
+    url = models.URLField(max_length=1000)
+    payload = models.JSONField(help_text="The event as sent: event_id, event, created_at and the status document.")
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_response_excerpt = models.TextField(blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        verbose_name_plural = "webhook deliveries"
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="webhook_delivery_due")]
+
+    def __str__(self):
+        return f"{self.event} {self.event_id} ({self.status})"

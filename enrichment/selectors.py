@@ -1,5 +1,5 @@
-from enrichment.models import TERMINAL_STATUSES, Job, JobRow, JobStatus
 from ecore.exceptions import format_credits
+from enrichment.models import TERMINAL_STATUSES, Job, JobRow, JobStatus, WebhookDelivery
 from wallet.selectors import job_credit_totals
 
 
@@ -61,6 +61,13 @@ def job_status_document(job: Job) -> dict:
         "finished_at": _iso(job.finished_at),
         "updated_at": _iso(job.updated_at),
         "failure": {"reason": job.failure_reason, **(job.failure_meta or {})} if job.status == JobStatus.FAILURE else None,
+        "webhooks": [
+            {"event_id": str(delivery["event_id"]), "event": delivery["event"], "status": delivery["status"],
+             "attempts": delivery["attempts"], "last_status_code": delivery["last_status_code"],
+             "delivered_at": _iso(delivery["delivered_at"])}
+            for delivery in WebhookDelivery.objects.filter(job=job).order_by("created_at").values(
+                "event_id", "event", "status", "attempts", "last_status_code", "delivered_at")
+        ],
     }
     return document
 

@@ -5,6 +5,8 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from enrichment.webhook_tasks import deliver_webhook, retry_lost_webhooks  # noqa: F401 (registers them)
+
 
 @shared_task(name="enrichment.tasks.run_enrichment_job", acks_late=True, reject_on_worker_lost=True,
              time_limit=3600, soft_time_limit=3500)

@@ -10,6 +10,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from ecore.exceptions import ValidationFailed
+from enrichment.webhooks import webhook_url_problem
 from sources.fields import ACCOUNT_FIELDS, ACCOUNT_IDENTIFIERS, CONTACT_FIELDS, CONTACT_IDENTIFIERS
 
 CRITERIA_LIST_KEYS = ("job_level", "job_function", "keyword")
@@ -118,6 +119,12 @@ class SubmissionSchema(serializers.Serializer):
     criteria = CriteriaSerializer(required=False, allow_null=True)
     min_confidence = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=100)
     webhook_url = serializers.URLField(required=False, allow_blank=True, max_length=1000)
+
+    def validate_webhook_url(self, value):
+        problem = webhook_url_problem(value) if value else ""
+        if problem:
+            raise serializers.ValidationError(problem)
+        return value
 
 
 class FileSubmissionSchema(SubmissionSchema):
