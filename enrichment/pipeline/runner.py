@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from enrichment.credits import processed_row_count, reconcile_job_credits, release_unprocessed_credits, row_settlement
 from enrichment.models import TERMINAL_STATUSES, Job, JobRow, JobStatus
+from enrichment.pipeline.compliance import apply_compliance
 from enrichment.pipeline.rows import BELOW_MIN_CONFIDENCE, RowKeys, WorkRow, output_rows
 from enrichment.pipeline.sinks import results_sink
 from enrichment.pipeline.stage import Stage, StageResult
@@ -191,7 +192,8 @@ def _run_row_stages(job: Job, log: StageLog) -> bool:
 
 
 def batch_enrich(job: Job, rows: list[WorkRow], log: StageLog, *, show_status: bool = True) -> None:
-    """What every row gets, in a job's batch or a single lookup: the row stages that apply, then min_confidence.
+    """What every row gets, in a job's batch or a single lookup: the row stages that apply, the suppression
+    list, then min_confidence.
 
     `show_status=False` for a job that is not saved (a single lookup): there is no status to show.
     """
@@ -204,6 +206,7 @@ def batch_enrich(job: Job, rows: list[WorkRow], log: StageLog, *, show_status: b
         started = time.perf_counter()
         result = stage.run(job, rows)
         log.record(stage, result, time.perf_counter() - started)
+    apply_compliance(rows)
     _apply_min_confidence(job, rows)
 
 
