@@ -179,6 +179,30 @@ PRO_STAGE_SECONDS_PER_BATCH = env.float("PRO_STAGE_SECONDS_PER_BATCH", default=1
 EMAIL_MX_SECONDS_PER_BATCH = env.float("EMAIL_MX_SECONDS_PER_BATCH", default=1.0)
 EMAIL_DNS_NAMESERVERS = env.list("EMAIL_DNS_NAMESERVERS", default=[])
 
+# Pro level's paid providers: each stays off until its key (Netnut: proxy credentials) is set.
+SERPER_API_KEY = env.str("SERPER_API_KEY", default="")
+SERPER_BASE_URL = env.str("SERPER_BASE_URL", default="https://google.serper.dev")
+NETNUT_USERNAME = env.str("NETNUT_USERNAME", default="")
+NETNUT_PASSWORD = env.str("NETNUT_PASSWORD", default="")
+NETNUT_PROXY_URL = env.str("NETNUT_PROXY_URL", default="http://gw.netnut.net:5959")
+NETNUT_PROFILE_BASE_URL = env.str("NETNUT_PROFILE_BASE_URL", default="https://www.linkedin.com")
+ANYMAILFINDER_API_KEY = env.str("ANYMAILFINDER_API_KEY", default="")
+ANYMAILFINDER_BASE_URL = env.str("ANYMAILFINDER_BASE_URL", default="https://api.anymailfinder.com/v5.0")
+ANYMAILFINDER_TIMEOUT_SECONDS = env.float("ANYMAILFINDER_TIMEOUT_SECONDS", default=60.0)
+ZEROBOUNCE_API_KEY = env.str("ZEROBOUNCE_API_KEY", default="")
+ZEROBOUNCE_BASE_URL = env.str("ZEROBOUNCE_BASE_URL", default="https://api.zerobounce.net/v2")
+ZEROBOUNCE_BULK_BASE_URL = env.str("ZEROBOUNCE_BULK_BASE_URL", default="https://bulkapi.zerobounce.net/v2")
+PRO_PROVIDER_TIMEOUT_SECONDS = env.float("PRO_PROVIDER_TIMEOUT_SECONDS", default=20.0)
+PRO_PROVIDER_MAX_TRIES = env.int("PRO_PROVIDER_MAX_TRIES", default=3)
+PRO_PROVIDER_BACKOFF_SECONDS = env.float("PRO_PROVIDER_BACKOFF_SECONDS", default=1.0)
+PRO_PROVIDER_BUDGET_PER_JOB = env.int("PRO_PROVIDER_BUDGET_PER_JOB", default=200)
+PRO_PROVIDER_CONCURRENCY = env.int("PRO_PROVIDER_CONCURRENCY", default=4)
+# Provider calls stop this long into a batch, well inside the job's lease (JOB_LEASE_SECONDS).
+PRO_STAGE_SECONDS_PER_BATCH = env.float("PRO_STAGE_SECONDS_PER_BATCH", default=150.0)
+# Local email validation's MX lookups: total time per batch, and nameservers ("host" or "host:port").
+EMAIL_MX_SECONDS_PER_BATCH = env.float("EMAIL_MX_SECONDS_PER_BATCH", default=1.0)
+EMAIL_DNS_NAMESERVERS = env.list("EMAIL_DNS_NAMESERVERS", default=[])
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -162,6 +162,24 @@ class ContactsPerAccountStage(Stage):
         return StageResult(filled_rows, datacore.SOURCE)
 
 
+class ProEnrichmentStage(Stage):
+    """Paid providers, then email patterns, for Pro contact rows still missing requested fields."""
+
+    status = JobStatus.PRO
+    name = "pro"
+
+    def applies(self, job):
+        return job.type == "contact" and job.level == "pro"
+
+    def skip_reason(self, job):
+        return "Pro contact jobs only"
+
+    def run(self, job, rows):
+        from enrichment.pipeline.pro import pro_enrich
+
+        return pro_enrich(job, rows)
+
+
 class EmailValidationStage(Stage):
     """Drops emails that cannot be delivered; their rows' email charges are reversed at reconciliation."""
 
@@ -177,7 +195,7 @@ class EmailValidationStage(Stage):
     def run(self, job, rows):
         from sources.email_validation import email_validator_backend
 
-        validator = email_validator_backend()
+        validator = email_validator_backend(job=job)
         targets = [row for row in rows if "contact_email" in row.fills] + [
             contact for row in rows for contact in row.contacts if "contact_email" in contact.fills]
         verdicts = validator.validate_many([target.fills["contact_email"].value for target in targets])
@@ -220,6 +238,7 @@ ROW_STAGES: list[Stage] = [
     DataCoreStage(),
     CompanyNameSearchStage(),
     ContactsPerAccountStage(),
+    ProEnrichmentStage(),
     EmailValidationStage(),
     NameMatchStage(),
 ]

@@ -1,0 +1,185 @@
+"""The HTTP access every paid provider shares: timeouts, bounded retries, the job's call budget, a breaker.
+
+A provider that is down, slow or out of budget never fails a job: each call either answers or raises
+`ProviderUnavailable` with a reason the stage writes on the row (`row.notes["serper"] = reason`).
+"""
+
+import json
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import httpx
+from django.conf import settings
+from django.core.cache import cache
+
+# Long enough to outlive any job (the Celery task's hard limit is an hour).
+BUDGET_TTL_SECONDS = 2 * 24 * 3600
+MAX_RETRY_AFTER_SECONDS = 10.0
+
+
+class ProviderUnavailable(Exception):
+    """The provider gave no usable answer to this call; `reason` says why, for the row's notes."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class ProviderPolicy:
+    """How hard one stage run tries a provider: per-attempt timeout, tries, backoff, calls per job, deadline."""
+
+    timeout: float
+    max_tries: int
+    backoff_seconds: float
+    budget_per_job: int
+    deadline: float | None = None  # time.monotonic() after which no call starts
+
+    @classmethod
+    def from_settings(cls, *, deadline: float | None = None) -> "ProviderPolicy":
+        return cls(timeout=settings.PRO_PROVIDER_TIMEOUT_SECONDS, max_tries=settings.PRO_PROVIDER_MAX_TRIES,
+                   backoff_seconds=settings.PRO_PROVIDER_BACKOFF_SECONDS,
+                   budget_per_job=settings.PRO_PROVIDER_BUDGET_PER_JOB, deadline=deadline)
+
+
+class JobCallBudget:
+    """One provider's calls for one job, counted in Redis so batches, workers and redeliveries share it."""
+
+    def __init__(self, *, provider: str, job_id, limit: int):
+        self.key = f"pro:calls:{job_id}:{provider}"
+        self.limit = limit
+
+    def take(self) -> bool:
+        cache.add(self.key, 0, timeout=BUDGET_TTL_SECONDS)
+        if cache.incr(self.key) <= self.limit:
+            return True
+        cache.decr(self.key)
+        return False
+
+    def used(self) -> int:
+        return cache.get(self.key, 0)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    try:
+        return min(float(response.headers.get("Retry-After", "")), MAX_RETRY_AFTER_SECONDS)
+    except ValueError:
+        return None
+
+
+class ProviderHttp:
+    """One provider's HTTP client for one stage run.
+
+    Each `call` is one budgeted call: it retries timeouts, connection failures, 429 and 5xx with
+    exponential backoff up to `max_tries` attempts. After `max_tries` failed attempts in a row, counted
+    over all calls, the breaker opens and the run's calls fail at once with the same reason, so a
+    provider that is down costs a batch a few attempts, not three per row. Thread-safe, for
+    `map_concurrently`.
+    """
+
+    def __init__(self, *, name: str, base_url: str, job_id, policy: ProviderPolicy, headers: dict | None = None,
+                 proxy: httpx.Proxy | None = None):
+        self.name = name
+        self.policy = policy
+        # Without a job (a validation outside any job) only the breaker and the tries bound the calls.
+        self.budget = None if job_id is None else JobCallBudget(provider=name, job_id=job_id,
+                                                                limit=policy.budget_per_job)
+        self.calls_made = 0
+        self.down_reason = ""
+        self._failures_in_a_row = 0
+        self._failures_lock = threading.Lock()
+        self._client_options = {"base_url": base_url, "headers": headers or {}, "proxy": proxy,
+                                "timeout": policy.timeout, "follow_redirects": True}
+        self._client_lock = threading.Lock()
+        self._client: httpx.Client | None = None
+
+    @property
+    def client(self) -> httpx.Client:
+        with self._client_lock:
+            if self._client is None or self._client.is_closed:
+                self._client = httpx.Client(**self._client_options)
+            return self._client
+
+    def close(self) -> None:
+        """Closes the connections; a later call opens new ones."""
+        with self._client_lock:
+            if self._client is not None:
+                self._client.close()
+
+    def _remaining(self) -> float:
+        if self.policy.deadline is None:
+            return float("inf")
+        return self.policy.deadline - time.monotonic()
+
+    def unavailable(self, reason: str) -> ProviderUnavailable:
+        """The error to raise for a call that got no usable answer; the rest of the run's calls fail fast."""
+        self.down_reason = self.down_reason or reason
+        return ProviderUnavailable(reason)
+
+    def _failed_attempt(self, failure: str) -> None:
+        """Counts a failed attempt; enough of them in a row, over all calls, mean the provider is down."""
+        with self._failures_lock:
+            self._failures_in_a_row += 1
+            if self._failures_in_a_row >= self.policy.max_tries:
+                self.down_reason = self.down_reason or f"unavailable: {failure} after {self._failures_in_a_row} tries"
+
+    def call(self, method: str, url: str, *, accept: Iterable[int] = (200,), **request) -> httpx.Response:
+        """A response whose status is in `accept`, or ProviderUnavailable."""
+        if self.down_reason:
+            raise ProviderUnavailable(self.down_reason)
+        if self._remaining() <= 0:
+            raise self.unavailable("skipped: the batch's time for providers ran out")
+        if self.budget is not None and not self.budget.take():
+            raise self.unavailable(f"skipped: the job's budget of {self.policy.budget_per_job} calls is spent")
+        self.calls_made += 1
+        accept = set(accept)
+        for attempt in range(self.policy.max_tries):
+            remaining = self._remaining()
+            if self.down_reason or remaining <= 0:
+                break
+            wait = self.policy.backoff_seconds * 2 ** attempt * (1 + random.random() / 2)
+            try:
+                response = self.client.request(method, url, timeout=min(self.policy.timeout, remaining), **request)
+            except httpx.TimeoutException:
+                self._failed_attempt("timed out")
+            except httpx.TransportError as exc:
+                self._failed_attempt(f"connection failed ({type(exc).__name__})")
+            else:
+                if response.status_code in accept:
+                    with self._failures_lock:
+                        self._failures_in_a_row = 0
+                    return response
+                if response.status_code != 429 and response.status_code < 500:
+                    # Bad key, bad request: asking again gets the same answer.
+                    raise self.unavailable(f"unavailable: HTTP {response.status_code}")
+                self._failed_attempt(f"HTTP {response.status_code}")
+                wait = _retry_after(response) or wait
+            if attempt + 1 < self.policy.max_tries:
+                time.sleep(max(0.0, min(wait, self._remaining())))
+        raise self.unavailable(self.down_reason or "skipped: the batch's time for providers ran out")
+
+    def call_json(self, method: str, url: str, *, accept: Iterable[int] = (200,), **request):
+        """(status code, decoded JSON body) of an accepted response, or ProviderUnavailable."""
+        response = self.call(method, url, accept=accept, **request)
+        try:
+            return response.status_code, response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise self.unavailable("unavailable: malformed JSON in the response") from None
+
+    def map_concurrently(self, call: Callable, items: list) -> list:
+        """`call(item)` for every item on a small bounded pool; each result or the ProviderUnavailable it raised."""
+        def guarded(item):
+            try:
+                return call(item)
+            except ProviderUnavailable as exc:
+                return exc
+
+        if len(items) <= 1:
+            return [guarded(item) for item in items]
+        with ThreadPoolExecutor(max_workers=min(settings.PRO_PROVIDER_CONCURRENCY, len(items)),
+                                thread_name_prefix=f"pro-{self.name}") as pool:
+            return list(pool.map(guarded, items))
