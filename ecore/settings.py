@@ -180,6 +180,24 @@ PRO_STAGE_SECONDS_PER_BATCH = env.float("PRO_STAGE_SECONDS_PER_BATCH", default=1
 EMAIL_MX_SECONDS_PER_BATCH = env.float("EMAIL_MX_SECONDS_PER_BATCH", default=1.0)
 EMAIL_DNS_NAMESERVERS = env.list("EMAIL_DNS_NAMESERVERS", default=[])
 
+# Finished results are also written to Firestore when FIRESTORE_EMULATOR_HOST is set (the emulator, anonymous
+# credentials; the client library reads the same variable) or FIRESTORE_ENABLED is true (Application Default
+# Credentials). Otherwise the Saving Results stage is skipped; PostgreSQL rows stay the source of truth.
+FIRESTORE_EMULATOR_HOST = env.str("FIRESTORE_EMULATOR_HOST", default="")
+FIRESTORE_ENABLED = env.bool("FIRESTORE_ENABLED", default=False)
+# Against real Firestore an unset project means the one Application Default Credentials belong to.
+FIRESTORE_PROJECT = env.str("GOOGLE_CLOUD_PROJECT", default="ecore-local" if FIRESTORE_EMULATOR_HOST else "")
+FIRESTORE_DATABASE = env.str("FIRESTORE_DATABASE", default="(default)")
+# Total time, retries included, one Firestore call may take before the stage is recorded as failed.
+FIRESTORE_TIMEOUT_SECONDS = env.float("FIRESTORE_TIMEOUT_SECONDS", default=20.0)
+
+# Company-name search: Meilisearch when MEILISEARCH_URL is set (fill the index with `manage.py index_companies`),
+# else pg_trgm in PostgreSQL. A Meilisearch error or timeout falls back to pg_trgm for that batch.
+MEILISEARCH_URL = env.str("MEILISEARCH_URL", default="")
+MEILISEARCH_API_KEY = env.str("MEILISEARCH_API_KEY", default="")
+MEILISEARCH_INDEX = env.str("MEILISEARCH_INDEX", default="companies")
+MEILISEARCH_TIMEOUT_SECONDS = env.int("MEILISEARCH_TIMEOUT_SECONDS", default=5)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

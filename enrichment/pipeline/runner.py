@@ -18,7 +18,7 @@ from enrichment.credits import processed_row_count, reconcile_job_credits, relea
 from enrichment.models import TERMINAL_STATUSES, Job, JobRow, JobStatus
 from enrichment.pipeline.compliance import apply_compliance
 from enrichment.pipeline.rows import BELOW_MIN_CONFIDENCE, RowKeys, WorkRow, output_rows
-from enrichment.pipeline.sinks import results_sink
+from enrichment.pipeline.sinks import ResultsSinkError, results_sink
 from enrichment.pipeline.stage import Stage, StageResult
 from enrichment.pipeline.stages import ROW_STAGES
 from enrichment.services import job_input_cache_key
@@ -81,6 +81,11 @@ class StageLog:
         entry["seconds"] = round(entry.get("seconds", 0.0) + seconds, 4)
         if result.detail:
             entry["detail"] = result.detail
+
+    def fail(self, stage: Stage, result: StageResult, seconds: float = 0.0) -> None:
+        """A stage whose failure the job survives (an optional store that was down)."""
+        self.record(stage, result, seconds)
+        self.entries[stage.name]["state"] = "failed"
 
     def skip(self, name: str, status: str, reason: str) -> None:
         if self.entries.get(name, {}).get("state") != "done":
@@ -223,9 +228,14 @@ def _finish(job: Job, log: StageLog) -> None:
     else:
         _status_set(job, JobStatus.SAVING)
         started = time.perf_counter()
-        written = sink.write_job_results(job)
-        log.record(_NamedStage("results_sink", JobStatus.SAVING), StageResult(written, sink.source),
-                   time.perf_counter() - started)
+        stage = _NamedStage("results_sink", JobStatus.SAVING)
+        try:
+            written = sink.write_job_results(job)
+        except ResultsSinkError as exc:
+            logger.warning("Job %s: results not written to %s: %s", job.job_id, sink.source, exc)
+            log.fail(stage, StageResult(0, sink.source, f"failed: {exc}"), time.perf_counter() - started)
+        else:
+            log.record(stage, StageResult(written, sink.source), time.perf_counter() - started)
     _status_set(job, JobStatus.SAVING_ROWS)
     log.record(_NamedStage("row_results", JobStatus.SAVING_ROWS), StageResult(job.rows_processed, "postgresql"))
     _status_set(job, JobStatus.COMPLETED, stage_log=log.as_list(), finished_at=timezone.now(),

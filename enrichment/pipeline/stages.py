@@ -127,7 +127,7 @@ class CompanyNameSearchStage(Stage):
                 score, company = scored[0]
                 apply_company_match(job, row, company, source=backend.source, confidence=score.confidence)
                 filled_rows += 1
-        return StageResult(filled_rows, backend.source)
+        return StageResult(filled_rows, backend.source, backend.note)
 
 
 class ContactsPerAccountStage(Stage):
