@@ -1,10 +1,16 @@
 """The row stages of the pipeline, in the seed's order. Adding a source touches its stage and ROW_STAGES."""
 
 from enrichment.models import JobStatus
-from enrichment.pipeline.rows import COMPLIANCE_RESTRICTED, NAME_MISMATCH, WorkRow, fields_of_job
+from enrichment.pipeline.rows import (
+    COMPLIANCE_RESTRICTED,
+    LEFT_COMPANY,
+    NAME_MISMATCH,
+    WorkRow,
+    fields_of_job,
+)
 from enrichment.pipeline.stage import Stage, StageResult, rows_missing
-from sources import datacore
-from sources.matching import MATCH_THRESHOLD, names_agree, pick_best, score_company
+from sources import datacore, snapshots
+from sources.matching import MATCH_THRESHOLD, names_agree, pick_best, score_company, score_person
 
 QUERY_FIELDS = ("first_name", "last_name", "contact_email", "contact_linkedin_url", "company_name", "company_website")
 
@@ -99,6 +105,61 @@ class DataCoreStage(Stage):
                 apply_company_match(job, row, company, source=datacore.SOURCE, confidence=score.confidence)
                 filled_rows += 1
         return StageResult(filled_rows, datacore.SOURCE)
+
+
+SNAPSHOT_FIELDS = ("first_name", "last_name", "job_title", "contact_linkedin_url", "company_name", "company_website")
+
+
+def _linkedin_of(row: WorkRow) -> str:
+    """The profile a row is about: its matched person's, else the one the client gave."""
+    return (row.person or {}).get("linkedin_norm") or row.keys.linkedin
+
+
+def _snapshot_is_of(row: WorkRow, snapshot: dict) -> bool:
+    """A profile URL can be recycled or mistyped: the snapshot must name the same person as the row."""
+    person = row.person or {}
+    return (names_agree(row.record.get("first_name"), row.record.get("last_name"),
+                        snapshot["first_name"], snapshot["last_name"])
+            and names_agree(person.get("first_name"), person.get("last_name"),
+                            snapshot["first_name"], snapshot["last_name"]))
+
+
+def _employers_of(row: WorkRow) -> list[tuple[str, str]]:
+    """(company name, domain) keys of where the row places the person: matched company, DataCore record, input."""
+    person, company = row.person or {}, row.company or {}
+    return [(company.get("name_norm", ""), company.get("domain_norm", "")),
+            (person.get("company_name_norm", ""), person.get("company_domain_norm", "")),
+            (row.keys.company, row.keys.domain)]
+
+
+class ScrapedSnapshotStage(Stage):
+    """Fills what DataCore lacked from the scraped LinkedIn snapshot of the row's profile."""
+
+    status = JobStatus.SCRAPED
+    name = "scraped_snapshots"
+
+    def applies(self, job):
+        return job.type == "contact"
+
+    def skip_reason(self, job):
+        return "contact jobs only"
+
+    def run(self, job, rows):
+        pending = [row for row in rows_missing(job, rows) if _linkedin_of(row)]
+        found = snapshots.snapshots_by_linkedin(_linkedin_of(row) for row in pending)
+        requested = [name for name in SNAPSHOT_FIELDS if name in job.fields_to_enrich]
+        filled_rows = 0
+        for row in pending:
+            snapshot = found.get(_linkedin_of(row))
+            if snapshot is None or not _snapshot_is_of(row, snapshot):
+                continue
+            if row.person is None:
+                score = score_person(_query(row), snapshot)
+                row.person, row.confidence, row.evidence = (snapshots.person_from_snapshot(snapshot),
+                                                            score.confidence, score.evidence)
+            filled_rows += bool(row.fill_from(snapshot, requested, source=snapshots.SOURCE,
+                                              seen_at=snapshot["scraped_at"]))
+        return StageResult(filled_rows, snapshots.SOURCE)
 
 
 class CompanyNameSearchStage(Stage):
@@ -234,11 +295,43 @@ class NameMatchStage(Stage):
         return StageResult(0, "", f"{rejected} rejected")
 
 
+class StillInCompanyStage(Stage):
+    """Withholds matched people whose LinkedIn profile, scraped after DataCore last saw them, shows another employer."""
+
+    status = JobStatus.STILL_IN_COMPANY
+    name = "still_in_company"
+
+    def applies(self, job):
+        return job.type == "contact" and job.level in ("standard", "pro")
+
+    def skip_reason(self, job):
+        return "contact jobs at Standard or Pro only"
+
+    def run(self, job, rows):
+        matched = [row for row in rows if row.person is not None and not row.withheld and _linkedin_of(row)]
+        found = snapshots.snapshots_by_linkedin(_linkedin_of(row) for row in matched)
+        left = 0
+        for row in matched:
+            snapshot = found.get(_linkedin_of(row))
+            last_seen_at = row.person.get("last_seen_at")
+            if (snapshot is None or (last_seen_at is not None and snapshot["scraped_at"] <= last_seen_at)
+                    or not _snapshot_is_of(row, snapshot)):
+                continue
+            if snapshots.works_elsewhere(snapshot, employers=_employers_of(row)):
+                row.withhold(LEFT_COMPANY)
+                new_company = snapshot["company_name"] or snapshot["company_website"]
+                row.notes[LEFT_COMPANY] = f"{new_company} since {snapshot['scraped_at']:%Y-%m-%d}"
+                left += 1
+        return StageResult(0, snapshots.SOURCE, f"{left} left their company")
+
+
 ROW_STAGES: list[Stage] = [
     DataCoreStage(),
+    ScrapedSnapshotStage(),
     CompanyNameSearchStage(),
     ContactsPerAccountStage(),
     ProEnrichmentStage(),
     EmailValidationStage(),
     NameMatchStage(),
+    StillInCompanyStage(),
 ]
