@@ -180,6 +180,23 @@ PRO_STAGE_SECONDS_PER_BATCH = env.float("PRO_STAGE_SECONDS_PER_BATCH", default=1
 EMAIL_MX_SECONDS_PER_BATCH = env.float("EMAIL_MX_SECONDS_PER_BATCH", default=1.0)
 EMAIL_DNS_NAMESERVERS = env.list("EMAIL_DNS_NAMESERVERS", default=[])
 
+# BigQuery contact dataset and phone table: the emulator when BIGQUERY_EMULATOR_HOST is set ("host:port" or
+# a URL), else real BigQuery with Application Default Credentials when BIGQUERY_ENABLED; otherwise off.
+BIGQUERY_EMULATOR_HOST = env.str("BIGQUERY_EMULATOR_HOST", default="")
+BIGQUERY_ENABLED = env.bool("BIGQUERY_ENABLED", default=False)
+BIGQUERY_PROJECT = env.str("BIGQUERY_PROJECT", default="ecore-local")
+BIGQUERY_DATASET = env.str("BIGQUERY_DATASET", default="ecore")
+BIGQUERY_CONTACTS_TABLE = env.str("BIGQUERY_CONTACTS_TABLE", default="contacts")
+BIGQUERY_PHONES_TABLE = env.str("BIGQUERY_PHONES_TABLE", default="phones")
+# Snowflake contact table (same columns as the BigQuery contacts table): off unless SNOWFLAKE_ACCOUNT is set.
+SNOWFLAKE_ACCOUNT = env.str("SNOWFLAKE_ACCOUNT", default="")
+SNOWFLAKE_USER = env.str("SNOWFLAKE_USER", default="")
+SNOWFLAKE_PASSWORD = env.str("SNOWFLAKE_PASSWORD", default="")
+SNOWFLAKE_WAREHOUSE = env.str("SNOWFLAKE_WAREHOUSE", default="")
+SNOWFLAKE_DATABASE = env.str("SNOWFLAKE_DATABASE", default="")
+SNOWFLAKE_SCHEMA = env.str("SNOWFLAKE_SCHEMA", default="PUBLIC")
+SNOWFLAKE_TABLE = env.str("SNOWFLAKE_TABLE", default="CONTACTS")
+
 # Finished results are also written to Firestore when FIRESTORE_EMULATOR_HOST is set (the emulator, anonymous
 # credentials; the client library reads the same variable) or FIRESTORE_ENABLED is true (Application Default
 # Credentials). Otherwise the Saving Results stage is skipped; PostgreSQL rows stay the source of truth.

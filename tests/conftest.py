@@ -26,6 +26,13 @@ def _isolated_queue_and_pricing_cache():
     cache.delete(PRICING_CACHE_KEY)
 
 
+@pytest.fixture(autouse=True)
+def _bigquery_off_unless_a_test_turns_it_on(settings):
+    """CI exports BIGQUERY_EMULATOR_HOST for the emulator tests; no other test may depend on it."""
+    settings.BIGQUERY_EMULATOR_HOST = ""
+    settings.BIGQUERY_ENABLED = False
+
+
 @pytest.fixture
 def redis_client():
     client = redis_lib.Redis.from_url(settings.CELERY_BROKER_URL)

@@ -9,8 +9,9 @@ from enrichment.pipeline.rows import (
     fields_of_job,
 )
 from enrichment.pipeline.stage import Stage, StageResult, rows_missing
-from sources import datacore, snapshots
-from sources.matching import MATCH_THRESHOLD, names_agree, pick_best, score_company, score_person
+from sources import bigquery, datacore, snapshots, snowflake
+from sources.fields import PHONE_FIELDS
+from sources.matching import MATCH_THRESHOLD, is_match, names_agree, pick_best, score_company, score_person
 
 QUERY_FIELDS = ("first_name", "last_name", "contact_email", "contact_linkedin_url", "company_name", "company_website")
 
@@ -26,13 +27,70 @@ def apply_person_match(job, row: WorkRow, person: dict, company: dict | None, *,
         row.person = person
         row.withhold(COMPLIANCE_RESTRICTED)
         return 0
-    contact_fields, account_fields = fields_of_job(job)
     row.person, row.confidence, row.evidence = person, max(row.confidence, confidence), tuple(evidence)
+    return _fill_from_person(job, row, person, company, source=source)
+
+
+def _fill_from_person(job, row: WorkRow, person: dict, company: dict | None, *, source: str) -> int:
+    contact_fields, account_fields = fields_of_job(job)
     filled = row.fill_from(person, contact_fields, source=source, seen_at=person.get("last_seen_at"))
     if company:
         row.company = row.company or company
         filled += row.fill_from(company, account_fields, source=source, seen_at=company.get("last_seen_at"))
     return filled
+
+
+def _person_keys(email, linkedin, last, domain, company) -> list[tuple]:
+    """The keys a person is found by: email, LinkedIn URL, last name at a domain, last name at a company name."""
+    return [key for key in (("e", email), ("l", linkedin), ("d", last, domain), ("c", last, company)) if all(key[1:])]
+
+
+def contact_lookup_keys(rows: list[WorkRow]) -> dict[str, set[str]]:
+    """A batch's keys for a contact table's `contacts_for_keys` (BigQuery, Snowflake)."""
+    keys = [row.keys for row in rows]
+    return {"emails": {k.email for k in keys if k.email}, "linkedins": {k.linkedin for k in keys if k.linkedin},
+            "name_domain_keys": {f"{k.last}|{k.domain}" for k in keys if k.last and k.domain},
+            "name_company_keys": {f"{k.last}|{k.company}" for k in keys if k.last and k.company}}
+
+
+def match_people(job, rows: list[WorkRow], candidates, *, source: str) -> int:
+    """Picks each row's person among a batch's (person, company) candidates sharing one of its keys, and fills
+    from them; rows filled. A row an earlier source matched only takes values from the same person."""
+    by_key: dict[tuple, list] = {}
+    for person, company in candidates:
+        for key in _person_keys(person["email_norm"], person["linkedin_norm"], person["last_norm"],
+                                person["company_domain_norm"], person["company_name_norm"]):
+            by_key.setdefault(key, []).append((person, company))
+    filled_rows = 0
+    for row in rows:
+        k = row.keys
+        seen, options = set(), []
+        for key in _person_keys(k.email, k.linkedin, k.last, k.domain, k.company):
+            for person, company in by_key.get(key, ()):
+                if person["id"] not in seen:
+                    seen.add(person["id"])
+                    options.append((person, company))
+        best, score = pick_best(_query(row), options)
+        if best is None:
+            continue
+        person, company = options[best]
+        if row.person is None:
+            filled = apply_person_match(job, row, person, company, source=source, confidence=score.confidence,
+                                        evidence=score.evidence)
+        elif is_match(score_person(row.person, person, candidate_company=company)):
+            filled = _fill_from_same_person(job, row, person, company, source=source)
+        else:
+            continue
+        filled_rows += bool(filled)
+    return filled_rows
+
+
+def _fill_from_same_person(job, row: WorkRow, person: dict, company: dict | None, *, source: str) -> int:
+    """What another source knows of the row's matched person; an opt-out there withholds the row too."""
+    if person.get("opted_out") or (company and company.get("opted_out")):
+        row.withhold(COMPLIANCE_RESTRICTED)
+        return 0
+    return _fill_from_person(job, row, person, company, source=source)
 
 
 def apply_company_match(job, row: WorkRow, company: dict, *, source: str, confidence: int) -> int:
@@ -61,31 +119,7 @@ class DataCoreStage(Stage):
             last_names={k.last for k in keys if k.last}, domains={k.domain for k in keys if k.domain},
             company_names={k.company for k in keys if k.company},
         )
-        by_key: dict[tuple, list] = {}
-        for person, company in candidates:
-            for key in (("e", person["email_norm"]), ("l", person["linkedin_norm"]),
-                        ("d", person["last_norm"], person["company_domain_norm"]),
-                        ("c", person["last_norm"], person["company_name_norm"])):
-                if all(key[1:]):
-                    by_key.setdefault(key, []).append((person, company))
-        filled_rows = 0
-        for row in rows:
-            k = row.keys
-            seen, options = set(), []
-            for key in (("e", k.email), ("l", k.linkedin), ("d", k.last, k.domain), ("c", k.last, k.company)):
-                if all(key[1:]):
-                    for person, company in by_key.get(key, ()):
-                        if person["id"] not in seen:
-                            seen.add(person["id"])
-                            options.append((person, company))
-            best, score = pick_best(_query(row), options)
-            if best is None:
-                continue
-            person, company = options[best]
-            if apply_person_match(job, row, person, company, source=datacore.SOURCE, confidence=score.confidence,
-                                  evidence=score.evidence):
-                filled_rows += 1
-        return StageResult(filled_rows, datacore.SOURCE)
+        return StageResult(match_people(job, rows, candidates, source=datacore.SOURCE), datacore.SOURCE)
 
     def _accounts(self, job, rows):
         companies = datacore.companies_for_keys(domains={row.keys.domain for row in rows if row.keys.domain},
@@ -160,6 +194,48 @@ class ScrapedSnapshotStage(Stage):
             filled_rows += bool(row.fill_from(snapshot, requested, source=snapshots.SOURCE,
                                               seen_at=snapshot["scraped_at"]))
         return StageResult(filled_rows, snapshots.SOURCE)
+
+
+class BigQueryContactStage(Stage):
+    """Fills what earlier sources lacked from the BigQuery contact dataset."""
+
+    status = JobStatus.BIGQUERY
+    name = "bigquery_contacts"
+
+    def applies(self, job):
+        return job.type == "contact" and bigquery.is_configured()
+
+    def skip_reason(self, job):
+        return bigquery.NOT_CONFIGURED if job.type == "contact" else "contact jobs only"
+
+    def run(self, job, rows):
+        pending = rows_missing(job, rows)
+        try:
+            candidates = bigquery.contacts_for_keys(**contact_lookup_keys(pending))
+        except bigquery.TableMissing as error:
+            return StageResult(0, bigquery.SOURCE, str(error))
+        return StageResult(match_people(job, pending, candidates, source=bigquery.SOURCE), bigquery.SOURCE)
+
+
+class SnowflakeContactStage(Stage):
+    """Fills what earlier sources lacked from the Snowflake contact table.
+
+    The seed's lifecycle has no Snowflake step: it runs within "BigQuery Lookup", the warehouse lookups.
+    """
+
+    status = JobStatus.BIGQUERY
+    name = "snowflake"
+
+    def applies(self, job):
+        return job.type == "contact" and snowflake.is_configured()
+
+    def skip_reason(self, job):
+        return snowflake.NOT_CONFIGURED if job.type == "contact" else "contact jobs only"
+
+    def run(self, job, rows):
+        pending = rows_missing(job, rows)
+        candidates = snowflake.contacts_for_keys(**contact_lookup_keys(pending))
+        return StageResult(match_people(job, pending, candidates, source=snowflake.SOURCE), snowflake.SOURCE)
 
 
 class CompanyNameSearchStage(Stage):
@@ -271,6 +347,60 @@ class EmailValidationStage(Stage):
         return StageResult(len(targets) - dropped, validator.source, f"{dropped} undeliverable dropped")
 
 
+def _phone_fields(job) -> list[str]:
+    return [name for name in PHONE_FIELDS if name in job.fields_to_enrich]
+
+
+def _phone_lookup_keys(row: WorkRow) -> list[tuple[str, str]]:
+    """The person keys a row's phones are found by: its input email and LinkedIn URL, its matched person's."""
+    person = row.person or {}
+    keys = [("e", row.keys.email), ("l", row.keys.linkedin), ("e", person.get("email_norm")),
+            ("l", person.get("linkedin_norm")), ("k", bigquery.person_key(person) if person else "")]
+    return list(dict.fromkeys(key for key in keys if key[1]))
+
+
+class BigQueryPhoneStage(Stage):
+    """Mobile and direct phones from the BigQuery phone table, for rows whose person is known by a key."""
+
+    status = JobStatus.PHONE_LOOKUP
+    name = "bigquery_phones"
+
+    def applies(self, job):
+        return bool(_phone_fields(job)) and bigquery.is_configured()
+
+    def skip_reason(self, job):
+        return bigquery.NOT_CONFIGURED if _phone_fields(job) else "no phone field requested"
+
+    def run(self, job, rows):
+        requested = _phone_fields(job)
+        pending = [(row, keys) for row in rows
+                   if not row.withheld and row.missing(requested) and (keys := _phone_lookup_keys(row))]
+        wanted = {kind: {value for _, keys in pending for key_kind, value in keys if key_kind == kind}
+                  for kind in ("e", "l", "k")}
+        try:
+            phones = bigquery.phones_for_keys(emails=wanted["e"], linkedins=wanted["l"], person_keys=wanted["k"])
+        except bigquery.TableMissing as error:
+            return StageResult(0, bigquery.SOURCE, str(error))
+        by_key: dict[tuple, list[dict]] = {}
+        for phone in phones:
+            for key in (("e", phone["email_norm"]), ("l", phone["linkedin_norm"]), ("k", phone["person_key"])):
+                if key[1]:
+                    by_key.setdefault(key, []).append(phone)
+        filled_rows = 0
+        for row, keys in pending:
+            options = list({phone["person_key"]: phone for key in keys for phone in by_key.get(key, ())}.values())
+            # The matched person, else the input, must be the phone's person: a recycled address is not enough.
+            best, score = pick_best(row.person or _query(row), [(phone, None) for phone in options])
+            if best is None:
+                continue
+            phone = options[best]
+            if row.person is None:
+                row.person, row.confidence, row.evidence = ({**phone, "id": phone["person_key"]},
+                                                            score.confidence, score.evidence)
+            filled_rows += bool(row.fill_from(phone, requested, source=bigquery.SOURCE, seen_at=phone["last_seen_at"]))
+        return StageResult(filled_rows, bigquery.SOURCE)
+
+
 class NameMatchStage(Stage):
     """Rejects answers whose person does not match the input's name (nickname-aware, typo-tolerant)."""
 
@@ -328,10 +458,13 @@ class StillInCompanyStage(Stage):
 ROW_STAGES: list[Stage] = [
     DataCoreStage(),
     ScrapedSnapshotStage(),
+    BigQueryContactStage(),
+    SnowflakeContactStage(),
     CompanyNameSearchStage(),
     ContactsPerAccountStage(),
     ProEnrichmentStage(),
     EmailValidationStage(),
+    BigQueryPhoneStage(),
     NameMatchStage(),
     StillInCompanyStage(),
 ]
