@@ -218,12 +218,13 @@ class BigQueryContactStage(Stage):
 
 
 class SnowflakeContactStage(Stage):
-    """Fills what earlier sources lacked from the Snowflake contact table.
+    """Fills what DataCore lacked from the Snowflake contact table.
 
-    The seed's lifecycle has no Snowflake step: it runs within "BigQuery Lookup", the warehouse lookups.
+    The seed lists Snowflake right after DataCore among contact sources and gives it no lifecycle
+    step of its own, so it runs within "DataCore Lookup".
     """
 
-    status = JobStatus.BIGQUERY
+    status = JobStatus.DATACORE
     name = "snowflake"
 
     def applies(self, job):
@@ -457,9 +458,9 @@ class StillInCompanyStage(Stage):
 
 ROW_STAGES: list[Stage] = [
     DataCoreStage(),
+    SnowflakeContactStage(),
     ScrapedSnapshotStage(),
     BigQueryContactStage(),
-    SnowflakeContactStage(),
     CompanyNameSearchStage(),
     ContactsPerAccountStage(),
     ProEnrichmentStage(),
