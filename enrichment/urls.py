@@ -1,6 +1,6 @@
 from django.urls import path
 
-from enrichment import apis, job_apis, webhook_apis
+from enrichment import apis, job_apis, single_apis, webhook_apis
 
 urlpatterns = [
     path("enrichment/submit/", apis.SubmitApi.as_view(), name="enrichment-submit"),
@@ -9,5 +9,8 @@ urlpatterns = [
     path("enrichment/status/<str:job_id>/", job_apis.JobStatusApi.as_view(), name="enrichment-status"),
     path("enrichment/results/<str:job_id>/", job_apis.JobResultsApi.as_view(), name="enrichment-results"),
     path("enrichment-control/", job_apis.JobControlApi.as_view(), name="enrichment-control"),
+    path("enrichment/single/", single_apis.PersonCompanyEnrichmentApi.as_view(), name="enrichment-single"),
+    path("external/phone/enrichment/", single_apis.PhoneEnrichmentApi.as_view(), name="external-phone-enrichment"),
+    path("external/email/enrichment/", single_apis.EmailEnrichmentApi.as_view(), name="external-email-enrichment"),
     path("account/webhook-secret/", webhook_apis.WebhookSecretApi.as_view(), name="account-webhook-secret"),
 ]

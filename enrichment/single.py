@@ -1,0 +1,394 @@
+"""One record enriched on request, from the same stages and matching as a job's rows.
+
+A lookup builds an unsaved job describing what is asked (type, fields, price) and runs one
+`WorkRow` through `batch_enrich`, exactly as a job's batch runs. Only then, in one transaction
+under the wallet lock, it charges what `row_settlement` says the row keeps of its price, so a
+lookup is paid for only when it delivers what set the price, as a job row is refunded otherwise.
+Nothing is locked while sources are queried; a lookup that fails before the charge costs nothing,
+and a wallet that can no longer pay by then gets a 402 and no data.
+"""
+
+import uuid
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db.models import Case, IntegerField, Q, Value, When
+
+from ecore.exceptions import ApplicationError, InsufficientCredits, ValidationFailed
+from enrichment.credits import row_settlement
+from enrichment.models import Job
+from enrichment.pipeline.rows import (
+    BELOW_MIN_CONFIDENCE,
+    COMPLIANCE_RESTRICTED,
+    LEFT_COMPANY,
+    NAME_MISMATCH,
+    RowKeys,
+    WorkRow,
+    enrichment_status_of,
+    output_rows,
+)
+from enrichment.pipeline.runner import StageLog, batch_enrich
+from enrichment.services import PricingNotConfigured
+from enrichment.validation import validate_allowed_fields
+from pricing.selectors import PriceMissing, price_of
+from pricing.services import estimate_credits
+from sources import email_validation
+from sources.fields import ACCOUNT_FIELDS, CONTACT_FIELDS, PHONE_FIELDS
+from sources.matching import confidence_level, score_company
+from sources.models import Company
+from sources.normalize import normalize_domain, normalize_phone
+from wallet.selectors import wallet_balance
+from wallet.services import wallet_deduct
+
+CONTACT_LOOKUP_INPUT_ERROR = (
+    "Provide linkedin_url, email, or first_name + last_name + (company_name OR company_website)."
+)
+PERSON_COMPANY_INPUT_ERROR = (
+    "Provide person.email, person.linkedin_url, or person.first_name + person.last_name with company.name "
+    "or company.website; or company.name / company.website for a company-only lookup."
+)
+# The seed's input names for phone and email lookups, and the pipeline's names for them.
+CONTACT_LOOKUP_INPUTS = {
+    "linkedin_url": "contact_linkedin_url",
+    "email": "contact_email",
+    "first_name": "first_name",
+    "last_name": "last_name",
+    "company_name": "company_name",
+    "company_website": "company_website",
+}
+PHONE_LOOKUP_FIELDS = ["contact_mobile_phone", "contact_direct_phone", "contact_email"]
+EMAIL_LOOKUP_FIELDS = ["contact_email"]
+
+VERIFICATION_BY_FLAG = {
+    COMPLIANCE_RESTRICTED: "Restricted",
+    LEFT_COMPANY: "Left Company",
+    NAME_MISMATCH: "Name Mismatch",
+    BELOW_MIN_CONFIDENCE: "Low Confidence",
+}
+FAMILY_TREE_FIELDS = (
+    "company_name", "company_website", "company_hq_street", "company_hq_city", "company_hq_state",
+    "company_hq_postal_code", "company_hq_country", "company_hq_phone", "industry", "employee_range",
+    "revenue_range", "industry_naics_code", "industry_sic_code",
+)
+FAMILY_TREE_SUBSIDIARIES_LIMIT = 100
+
+
+class CreditsBelowPrice(ApplicationError):
+    """Seed 001's 402: the wallet cannot pay for the lookup."""
+
+    status_code = 402
+
+    def __init__(self):
+        super().__init__({"error": "Insufficient credits."})
+
+
+def remaining_credits(balance: Decimal) -> int:
+    return int(balance.quantize(Decimal("1"), rounding=ROUND_HALF_UP))
+
+
+# --- the shared machinery ------------------------------------------------------------------------
+
+def lookup_job(*, user, job_type: str, fields: list[str], rate_category: str, per_row_rate: Decimal,
+               min_confidence: int | None = None) -> Job:
+    """An unsaved job describing one lookup: what the stages read and what settlement prices."""
+    return Job(user=user, type=job_type, level=Job.Level.STANDARD, fields_to_enrich=list(fields), record_count=1,
+               min_confidence=min_confidence, rate_category=rate_category, per_row_rate=per_row_rate,
+               rate_multiplier=1, estimated_credits=per_row_rate)
+
+
+def enrich_one(*, job_like: Job, record: dict) -> WorkRow:
+    """`record` enriched by the row stages that apply to `job_like`, as one row of a job's batch."""
+    row = WorkRow(position=0, row_uid=uuid.uuid4().hex, record=record, keys=RowKeys.from_record(record))
+    batch_enrich(job_like, [row], StageLog([]), show_status=False)
+    return row
+
+
+@dataclass(frozen=True)
+class Settlement:
+    charged: Decimal
+    balance: Decimal
+
+    @property
+    def remaining_credits(self) -> int:
+        return remaining_credits(self.balance)
+
+
+def lookup_settle(*, job_like: Job, row: WorkRow, outputs: list[dict], note: str) -> Settlement:
+    """Charges what the row keeps of its price (nothing unless it delivered), under the wallet lock.
+
+    Raises `InsufficientCredits` when the wallet cannot pay it any more.
+    """
+    charge, refund_due, _ = row_settlement(job_like, row, outputs)
+    amount = charge - refund_due
+    if amount <= 0:
+        return Settlement(charged=Decimal("0"), balance=wallet_balance(user=job_like.user))
+    entry = wallet_deduct(user=job_like.user, amount=amount, reference=f"single:{uuid.uuid4()}", note=note)
+    return Settlement(charged=amount, balance=entry.balance_after)
+
+
+def _price(name: str) -> Decimal:
+    try:
+        return price_of(name)
+    except PriceMissing as exc:
+        raise PricingNotConfigured(str(exc)) from None
+
+
+# --- phone and email lookups (seed 001) ----------------------------------------------------------
+
+def contact_lookup_record(payload) -> dict:
+    """The seed's input shapes as a pipeline record: a LinkedIn URL, an email, or a name at a company.
+
+    A value counts only when it is usable as a key (a parseable email, a profile URL, a website).
+    """
+    if not isinstance(payload, dict):
+        raise ValidationFailed({"error": CONTACT_LOOKUP_INPUT_ERROR})
+    record = {}
+    for input_name, field_name in CONTACT_LOOKUP_INPUTS.items():
+        value = payload.get(input_name)
+        if isinstance(value, str) and value.strip():
+            record[field_name] = value.strip()
+    keys = RowKeys.from_record(record)
+    at_company = keys.company or normalize_domain(record.get("company_website"))
+    if not (keys.linkedin or keys.email or (keys.first and keys.last and at_company)):
+        raise ValidationFailed({"error": CONTACT_LOOKUP_INPUT_ERROR})
+    return record
+
+
+@dataclass(frozen=True)
+class ContactLookup:
+    results: dict[str, str]  # empty when nothing deliverable was found
+    remaining_credits: int
+
+    @property
+    def found(self) -> bool:
+        return bool(self.results)
+
+
+def _contact_lookup(*, user, record: dict, price_name: str, rate_category: str, fields: list[str],
+                    note: str, verify_email: bool = False) -> tuple[dict, Settlement, email_validation.EmailVerdict | None]:
+    price = _price(price_name)
+    if wallet_balance(user=user) < price:
+        raise CreditsBelowPrice()
+    job_like = lookup_job(user=user, job_type=Job.Type.CONTACT, fields=fields, rate_category=rate_category,
+                          per_row_rate=price)
+    row = enrich_one(job_like=job_like, record=record)
+    verdict = _email_verify(row) if verify_email else None
+    outputs = output_rows(job_like, row)
+    try:
+        settlement = lookup_settle(job_like=job_like, row=row, outputs=outputs, note=note)
+    except InsufficientCredits:
+        raise CreditsBelowPrice() from None
+    return outputs[0], settlement, verdict
+
+
+def _email_verify(row: WorkRow) -> email_validation.EmailVerdict | None:
+    """The verdict of the validator used outside jobs (a paid check when one is configured) on the
+    email found; an undeliverable one is dropped, as the email validation stage drops it."""
+    fill = row.fills.get("contact_email")
+    if fill is None:
+        return None
+    verdict = email_validation.email_validator_backend().validate_many([fill.value])[fill.value]
+    if not verdict.deliverable:
+        del row.fills["contact_email"]
+        row.notes["contact_email"] = f"dropped: {verdict.reason}"
+    return verdict
+
+
+def phone_lookup(*, user, record: dict) -> ContactLookup:
+    """A phone (mobile, else direct) for the person, with their email as a free bonus; paid only when found."""
+    output, settlement, _ = _contact_lookup(user=user, record=record, price_name="single_phone_cost",
+                                            rate_category="phone", fields=PHONE_LOOKUP_FIELDS,
+                                            note="single phone enrichment")
+    phone = next((output[name] for name in PHONE_FIELDS if output.get(name)), "")
+    if not phone:
+        return ContactLookup(results={}, remaining_credits=settlement.remaining_credits)
+    results = {"phone": phone}
+    if output.get("contact_email"):
+        results["email"] = output["contact_email"]
+    return ContactLookup(results=results, remaining_credits=settlement.remaining_credits)
+
+
+def email_lookup(*, user, record: dict) -> ContactLookup:
+    """A deliverable email for the person, with the validator's verdict; paid only when found."""
+    output, settlement, verdict = _contact_lookup(user=user, record=record, price_name="single_email_cost",
+                                                  rate_category="email", fields=EMAIL_LOOKUP_FIELDS,
+                                                  note="single email enrichment", verify_email=True)
+    if not output.get("contact_email"):
+        return ContactLookup(results={}, remaining_credits=settlement.remaining_credits)
+    return ContactLookup(results={"email": output["contact_email"], "email_status": verdict.reason},
+                         remaining_credits=settlement.remaining_credits)
+
+
+# --- person and company in one call --------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PersonCompanyRequest:
+    job_type: str  # contact when the person is identified, account for a company-only lookup
+    record: dict
+    fields: list[str]
+    min_confidence: int | None = None
+    phone: str = ""  # given to be validated, not looked up
+
+    @property
+    def company_record(self) -> dict:
+        return {name: value for name, value in self.record.items() if name in ACCOUNT_FIELDS}
+
+
+def _text(values: dict | None, name: str) -> str:
+    value = (values or {}).get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def person_company_request(*, person: dict | None, company: dict | None, fields_to_enrich: list[str] | None,
+                           min_confidence: int | None) -> PersonCompanyRequest:
+    """The lookup a request asks for, or a 400 naming the inputs it lacks."""
+    address = (company or {}).get("address") or {}
+    record = {
+        "first_name": _text(person, "first_name"), "last_name": _text(person, "last_name"),
+        "contact_email": _text(person, "email"), "contact_linkedin_url": _text(person, "linkedin_url"),
+        "job_title": _text(person, "title"),
+        "company_name": _text(company, "name"), "company_website": _text(company, "website"),
+        "company_hq_country": _text(address, "country"), "company_hq_state": _text(address, "state"),
+        "company_hq_city": _text(address, "city"), "company_hq_street": _text(address, "street"),
+        "company_hq_postal_code": _text(address, "postalcode"),
+    }
+    record = {name: value for name, value in record.items() if value}
+    keys = RowKeys.from_record(record)
+    has_company = bool(keys.company or normalize_domain(record.get("company_website")))
+    person_given = any(name in record for name in ("first_name", "last_name", "contact_email", "contact_linkedin_url"))
+    person_identified = keys.email or keys.linkedin or (keys.first and keys.last and has_company)
+    if (person_given and not person_identified) or not (person_given or has_company):
+        raise ValidationFailed({"error": PERSON_COMPANY_INPUT_ERROR,
+                                "missing": _missing_inputs(keys, has_company=has_company)})
+    job_type = Job.Type.CONTACT if person_given else Job.Type.ACCOUNT
+    if fields_to_enrich:
+        validate_allowed_fields(job_type=Job.Type.CONTACT, fields=fields_to_enrich, has_criteria=False)
+        fields = list(fields_to_enrich)
+    else:
+        fields = [*CONTACT_FIELDS, *ACCOUNT_FIELDS]
+    if job_type == Job.Type.ACCOUNT:
+        fields = [name for name in fields if name in ACCOUNT_FIELDS]
+        if not fields:
+            # Only person fields were asked for, and there is no person to look up.
+            raise ValidationFailed({"error": PERSON_COMPANY_INPUT_ERROR,
+                                    "missing": ["person.email", "person.linkedin_url", "person.first_name",
+                                                "person.last_name"]})
+    return PersonCompanyRequest(job_type=job_type, record=record, fields=fields, min_confidence=min_confidence,
+                                phone=_text(person, "phone"))
+
+
+def _missing_inputs(keys: RowKeys, *, has_company: bool) -> list[str]:
+    """What completes the nearest accepted input shape."""
+    if not (keys.first or keys.last or has_company):
+        return ["person.email", "person.linkedin_url", "person.first_name", "person.last_name", "company.name",
+                "company.website"]
+    missing = [name for name, value in (("person.first_name", keys.first), ("person.last_name", keys.last))
+               if not value]
+    if not has_company:
+        missing += ["company.name", "company.website"]
+    return missing
+
+
+@dataclass(frozen=True)
+class PersonCompanyResult:
+    found: bool
+    data: dict
+    charged: Decimal
+    remaining_credits: int
+
+
+def person_company_enrich(*, user, request: PersonCompanyRequest) -> PersonCompanyResult:
+    """The person and their company (or the company alone), priced and settled like a one-row job."""
+    try:
+        estimate = estimate_credits(job_type=request.job_type, level=Job.Level.STANDARD, fields=request.fields,
+                                    criteria_limit=None, row_count=1)
+    except PriceMissing as exc:
+        raise PricingNotConfigured(str(exc)) from None
+    balance = wallet_balance(user=user)
+    if balance < estimate.total:
+        raise InsufficientCredits(required=estimate.total, available=balance)
+    job_like = lookup_job(user=user, job_type=request.job_type, fields=request.fields,
+                          rate_category=estimate.rate_category, per_row_rate=estimate.per_row_rate,
+                          min_confidence=request.min_confidence)
+    row = enrich_one(job_like=job_like, record=request.record)
+    outputs = output_rows(job_like, row)
+    company_values, company_score, company = _company_answer(user=user, request=request, row=row,
+                                                             output=outputs[0])
+    family_tree = company_family_tree(company=company)
+    settlement = lookup_settle(job_like=job_like, row=row, outputs=outputs,
+                               note=f"single {request.job_type} enrichment")
+
+    values = {**{name: outputs[0][name] for name in request.fields if name in CONTACT_FIELDS}, **company_values}
+    status = enrichment_status_of(values, request.fields)
+    data = {
+        "enrichment_status": status,
+        "person": _person_block(request, row, outputs[0]) if request.job_type == Job.Type.CONTACT else None,
+        "company": {**company_values,
+                    "matching_confidence": {"score": company_score, "level": confidence_level(company_score)},
+                    "family_tree": family_tree},
+    }
+    return PersonCompanyResult(found=status != "not_enriched", data=data, charged=settlement.charged,
+                               remaining_credits=settlement.remaining_credits)
+
+
+def _company_answer(*, user, request: PersonCompanyRequest, row: WorkRow,
+                    output: dict) -> tuple[dict, int, dict | None]:
+    """(requested company fields, matching score, DataCore company) for the response's company block.
+
+    The person's employer when the person was found; otherwise the company named in the input,
+    looked up as an account row is (free: the lookup is priced for the person).
+    """
+    account_fields = [name for name in request.fields if name in ACCOUNT_FIELDS]
+    if row.company is not None and not row.withheld:
+        values = {name: output[name] for name in account_fields}
+        if request.job_type == Job.Type.ACCOUNT or not request.company_record:
+            return values, row.confidence, row.company
+        return values, score_company(request.company_record, row.company).confidence, row.company
+    if (request.job_type == Job.Type.ACCOUNT or COMPLIANCE_RESTRICTED in row.flags or not account_fields
+            or not request.company_record):
+        return {name: "" for name in account_fields}, 0, None
+    account_job = lookup_job(user=user, job_type=Job.Type.ACCOUNT, fields=account_fields, rate_category="account",
+                             per_row_rate=Decimal("0"), min_confidence=request.min_confidence)
+    company_row = enrich_one(job_like=account_job, record=request.company_record)
+    company_output = output_rows(account_job, company_row)[0]
+    values = {name: company_output[name] for name in account_fields}
+    if not company_row.matched:
+        return values, 0, None
+    return values, company_row.confidence, company_row.company
+
+
+def _person_block(request: PersonCompanyRequest, row: WorkRow, output: dict) -> dict:
+    block = {name: output[name] for name in request.fields if name in CONTACT_FIELDS}
+    block["verification_status"] = next(
+        (VERIFICATION_BY_FLAG[flag] for flag in row.flags if flag in VERIFICATION_BY_FLAG),
+        "Verified" if row.person is not None else "Unverified")
+    block["verification_source"] = output["enrichment_source"] if row.matched else ""
+    block["match_confidence"] = output["match_confidence"]
+    if request.phone:
+        normalized = normalize_phone(request.phone, request.record.get("company_hq_country") or "US")
+        block["data_validation"] = {"phone": {"status": "Valid" if normalized else "Invalid",
+                                              "normalized_value": normalized}}
+    return block
+
+
+def company_family_tree(*, company: dict | None) -> dict:
+    """The company's parent and subsidiaries in DataCore, in one query; opted-out companies are left out."""
+    if company is None or company.get("id") is None:
+        return {"parent": None, "subsidiaries": []}
+    parent_id = company.get("parent_id")
+    relatives = Company.objects.filter(opted_out=False).exclude(id=company["id"])
+    if parent_id:
+        relatives = relatives.filter(Q(parent_id=company["id"]) | Q(id=parent_id)).annotate(
+            is_parent=Case(When(id=parent_id, then=Value(0)), default=Value(1), output_field=IntegerField()))
+        relatives = relatives.order_by("is_parent", "company_name", "id")
+    else:
+        relatives = relatives.filter(parent_id=company["id"]).order_by("company_name", "id")
+    relatives = relatives.values("id", *FAMILY_TREE_FIELDS)[:FAMILY_TREE_SUBSIDIARIES_LIMIT + 1]
+    parent, subsidiaries = None, []
+    for relative in relatives:
+        entry = {name: relative[name] for name in FAMILY_TREE_FIELDS}
+        if parent_id and relative["id"] == parent_id:
+            parent = entry
+        else:
+            subsidiaries.append(entry)
+    return {"parent": parent, "subsidiaries": subsidiaries[:FAMILY_TREE_SUBSIDIARIES_LIMIT]}

@@ -1,0 +1,177 @@
+"""Single-record endpoints: phone and email lookups (seed 001) and person + company enrichment."""
+
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.parsers import JSONParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ecore.exceptions import INACTIVE_USER, INVALID_TOKEN, ValidationFailed, format_credits
+from enrichment.single import (
+    ContactLookup,
+    contact_lookup_record,
+    email_lookup,
+    person_company_enrich,
+    person_company_request,
+    phone_lookup,
+    remaining_credits,
+)
+from enrichment.validation import FieldNamesField
+from tokens.ratelimit import RateLimitDecision, RateLimitExceeded, rate_limit_hit
+from wallet.selectors import wallet_balance
+
+SEED_001_AUTH_ERROR_BODIES = {INVALID_TOKEN: {"detail": "Invalid token."}, INACTIVE_USER: {"detail": "Invalid token."}}
+
+ERROR_BODY = inline_serializer("SingleErrorBody", {"error": serializers.CharField()})
+RATE_LIMIT_HEADERS_NOTE = ("Every answer to an authenticated request carries X-RateLimit-Limit, X-RateLimit-Remaining, "
+                           "X-RateLimit-Reset (seconds) and X-Remaining-Credits.")
+CONTACT_LOOKUP_REQUEST = inline_serializer("ContactLookupRequest", {
+    "linkedin_url": serializers.CharField(required=False),
+    "email": serializers.CharField(required=False),
+    "first_name": serializers.CharField(required=False),
+    "last_name": serializers.CharField(required=False),
+    "company_name": serializers.CharField(required=False),
+    "company_website": serializers.CharField(required=False),
+})
+CONTACT_LOOKUP_ERRORS = {
+    400: OpenApiResponse(ERROR_BODY, description="No valid field combination supplied"),
+    401: OpenApiResponse(description='{"detail": "Invalid token."}'),
+    402: OpenApiResponse(ERROR_BODY, description='{"error": "Insufficient credits."}'),
+    429: OpenApiResponse(ERROR_BODY, description="Rate limit exceeded. Retry after N seconds. (Retry-After header)"),
+}
+
+
+class SingleRecordApi(APIView):
+    """A per-token rate limit, and the limit and credit headers on every answer to a known token."""
+
+    parser_classes = [JSONParser]
+    rate_limit: RateLimitDecision | None = None
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        self.rate_limit = rate_limit_hit(token=request.auth)
+        if not self.rate_limit.allowed:
+            raise RateLimitExceeded(self.rate_limit)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if self.rate_limit is not None:
+            for name, value in self.rate_limit.headers.items():
+                response[name] = value
+            known = response.data.get("remaining_credits") if isinstance(response.data, dict) else None
+            response["X-Remaining-Credits"] = str(
+                known if known is not None else remaining_credits(wallet_balance(user=request.user)))
+        return response
+
+
+def _contact_lookup_body(lookup: ContactLookup, *, not_found_message: str) -> dict:
+    if lookup.found:
+        return {"success": True, "status": "success", "results": lookup.results,
+                "remaining_credits": lookup.remaining_credits}
+    return {"success": True, "status": "not_found", "message": not_found_message,
+            "remaining_credits": lookup.remaining_credits}
+
+
+class PhoneEnrichmentApi(SingleRecordApi):
+    auth_error_bodies = SEED_001_AUTH_ERROR_BODIES
+
+    @extend_schema(
+        summary="Find a phone number (charged only when found)",
+        description=RATE_LIMIT_HEADERS_NOTE,
+        request=CONTACT_LOOKUP_REQUEST,
+        responses={200: OpenApiResponse(description="success or not_found"), **CONTACT_LOOKUP_ERRORS},
+        examples=[OpenApiExample("Name + company", request_only=True,
+                                 value={"first_name": "John", "last_name": "Doe", "company_name": "Acme Corp"})],
+    )
+    def post(self, request):
+        lookup = phone_lookup(user=request.user, record=contact_lookup_record(request.data))
+        return Response(_contact_lookup_body(lookup, not_found_message="Phone not found"))
+
+
+class EmailEnrichmentApi(SingleRecordApi):
+    auth_error_bodies = SEED_001_AUTH_ERROR_BODIES
+
+    @extend_schema(
+        summary="Find a deliverable email (charged only when found)",
+        description=RATE_LIMIT_HEADERS_NOTE,
+        request=CONTACT_LOOKUP_REQUEST,
+        responses={200: OpenApiResponse(description="success or not_found"), **CONTACT_LOOKUP_ERRORS},
+    )
+    def post(self, request):
+        lookup = email_lookup(user=request.user, record=contact_lookup_record(request.data))
+        return Response(_contact_lookup_body(lookup, not_found_message="Email not found"))
+
+
+def _optional_text(max_length: int = 255) -> serializers.CharField:
+    return serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=max_length)
+
+
+class AddressInput(serializers.Serializer):
+    country = _optional_text()
+    state = _optional_text()
+    city = _optional_text()
+    street = _optional_text()
+    postalcode = _optional_text(32)
+
+
+class PersonInput(serializers.Serializer):
+    first_name = _optional_text()
+    last_name = _optional_text()
+    email = _optional_text()
+    title = _optional_text()
+    linkedin_url = _optional_text(500)
+    phone = _optional_text(64)
+
+
+class CompanyInput(serializers.Serializer):
+    name = _optional_text()
+    website = _optional_text(500)
+    address = AddressInput(required=False, allow_null=True)
+
+
+class CustomFieldInput(serializers.Serializer):
+    name = serializers.CharField(max_length=255)
+    value = serializers.JSONField(required=False, allow_null=True)
+
+
+class PersonCompanyInput(serializers.Serializer):
+    person = PersonInput(required=False, allow_null=True)
+    company = CompanyInput(required=False, allow_null=True)
+    external_id = _optional_text()
+    custom_fields = serializers.ListField(child=CustomFieldInput(), required=False, max_length=100)
+    fields_to_enrich = FieldNamesField(accept_comma_string=False, required=False)
+    min_confidence = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=100)
+
+
+class PersonCompanyEnrichmentApi(SingleRecordApi):
+    @extend_schema(
+        summary="Enrich one person and their company (or a company alone)",
+        description=("Priced like a one-row job (contact when person inputs are given, else account) and "
+                     "charged only when it delivers what set the price. " + RATE_LIMIT_HEADERS_NOTE),
+        responses={200: OpenApiResponse(description="status success or not_found"),
+                   400: OpenApiResponse(description='{"error": "...", "missing": [...]} or field errors'),
+                   402: OpenApiResponse(ERROR_BODY, description="You require N credits, but only M are available."),
+                   429: OpenApiResponse(ERROR_BODY, description="Rate limit exceeded. Retry after N seconds.")},
+        examples=[OpenApiExample("Person at a company", request_only=True, value={
+            "person": {"first_name": "Jane", "last_name": "Doe", "title": "VP Sales"},
+            "company": {"name": "Acme Corp", "website": "acme.com", "address": {"country": "US"}},
+            "external_id": "crm-0042", "custom_fields": [{"name": "segment", "value": "enterprise"}]})],
+        request=PersonCompanyInput,
+    )
+    def post(self, request):
+        serializer = PersonCompanyInput(data=request.data)
+        if not serializer.is_valid():
+            raise ValidationFailed(serializer.errors)
+        valid = serializer.validated_data
+        lookup = person_company_request(person=valid.get("person"), company=valid.get("company"),
+                                        fields_to_enrich=valid.get("fields_to_enrich"),
+                                        min_confidence=valid.get("min_confidence"))
+        result = person_company_enrich(user=request.user, request=lookup)
+        return Response({
+            "status": "success" if result.found else "not_found",
+            "external_id": valid.get("external_id"),
+            "custom_fields": valid.get("custom_fields", []),
+            "data": result.data,
+            "charged_credits": format_credits(result.charged),
+            "remaining_credits": result.remaining_credits,
+        })

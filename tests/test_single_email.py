@@ -1,0 +1,124 @@
+"""POST /api/v1/external/email/enrichment/ — the phone endpoint's inputs and errors, its own price."""
+
+from decimal import Decimal
+
+import pytest
+from rest_framework.test import APIClient
+
+from pricing.services import price_set
+from sources import email_validation
+from tests.factories import make_company, make_person
+from wallet.models import LedgerEntry
+from wallet.selectors import wallet_balance
+
+EMAIL = "/api/v1/external/email/enrichment/"
+SEED_400 = {"error": "Provide linkedin_url, email, or first_name + last_name + (company_name OR company_website)."}
+
+pytestmark = pytest.mark.django_db
+# What the local validator says of a well-formed address when DNS cannot tell whether its domain takes mail.
+STATUS = "valid (mail server unknown)"
+
+
+@pytest.fixture(autouse=True)
+def _dns_that_cannot_tell(settings):
+    """A nameserver that refuses at once: no lookups leave the machine and verdicts do not depend on them."""
+    settings.EMAIL_DNS_NAMESERVERS = ["127.0.0.1:9"]
+
+
+@pytest.fixture
+def acme(db):
+    company = make_company("Acme Corp", "https://www.acme.com")
+    make_person(company, "Jane", "Doe", contact_email="jane.doe@acme.com",
+                contact_linkedin_url="https://www.linkedin.com/in/janedoe", contact_mobile_phone="+15125550111")
+    make_person(company, "Info", "Desk", contact_email="info@acme.com")  # a role address: not deliverable
+    make_person(company, "Paul", "Noemail")
+    return company
+
+
+@pytest.fixture
+def client_with_10(make_user, make_client):
+    user = make_user("ten", credits=10)
+    client = make_client(user, scheme="Token")
+    client.user = user
+    return client
+
+
+def post(client, body):
+    return client.post(EMAIL, body, format="json")
+
+
+def charged(user) -> Decimal:
+    return -sum((entry.amount for entry in LedgerEntry.objects.filter(wallet__user=user,
+                                                                      kind=LedgerEntry.Kind.DEDUCTION)), Decimal("0"))
+
+
+@pytest.mark.parametrize("body", [
+    {"linkedin_url": "linkedin.com/in/janedoe/"},
+    {"email": "jane.doe@acme.com"},
+    {"first_name": "Jane", "last_name": "Doe", "company_name": "ACME Corporation"},
+    {"first_name": "Jane", "last_name": "Doe", "company_website": "www.acme.com"},
+])
+def test_each_input_shape_finds_the_deliverable_email_and_charges_the_email_price(client_with_10, acme, body):
+    response = post(client_with_10, body)
+    assert response.status_code == 200
+    assert response.json() == {"success": True, "status": "success",
+                               "results": {"email": "jane.doe@acme.com", "email_status": STATUS},
+                               "remaining_credits": 8}
+    assert charged(client_with_10.user) == Decimal("2")
+
+
+def test_not_found_is_free(client_with_10, acme):
+    response = post(client_with_10, {"first_name": "Nobody", "last_name": "Known", "company_name": "Ghost LLC"})
+    assert response.json() == {"success": True, "status": "not_found", "message": "Email not found",
+                               "remaining_credits": 10}
+    assert charged(client_with_10.user) == 0
+
+
+def test_a_known_person_without_an_email_is_not_found_and_free(client_with_10, acme):
+    response = post(client_with_10, {"first_name": "Paul", "last_name": "Noemail", "company_name": "Acme Corp"})
+    assert response.json()["status"] == "not_found"
+    assert wallet_balance(user=client_with_10.user) == Decimal("10")
+
+
+def test_an_undeliverable_email_is_not_found_and_free(client_with_10, acme):
+    response = post(client_with_10, {"first_name": "Info", "last_name": "Desk", "company_website": "acme.com"})
+    assert response.json() == {"success": True, "status": "not_found", "message": "Email not found",
+                               "remaining_credits": 10}
+    assert charged(client_with_10.user) == 0
+
+
+def test_the_email_price_is_its_own(client_with_10, acme):
+    price_set(name="single_email_cost", value=Decimal("3"))
+    price_set(name="single_phone_cost", value=Decimal("9"))
+    assert post(client_with_10, {"email": "jane.doe@acme.com"}).json()["remaining_credits"] == 7
+
+
+def test_a_balance_below_the_email_price_is_402(make_user, make_client, acme):
+    user = make_user("one", credits=1)
+    response = post(make_client(user, scheme="Token"), {"email": "jane.doe@acme.com"})
+    assert response.status_code == 402
+    assert response.json() == {"error": "Insufficient credits."}
+    assert wallet_balance(user=user) == Decimal("1")
+
+
+def test_the_input_errors_and_auth_errors_are_the_seeds(client_with_10, make_user, make_client, acme):
+    assert post(client_with_10, {"first_name": "Jane"}).json() == SEED_400
+    assert APIClient().post(EMAIL, {"email": "jane.doe@acme.com"}, format="json").json() == {
+        "detail": "Invalid token."}
+    inactive = make_client(make_user("inactive", credits=10, is_active=False), scheme="Token")
+    response = post(inactive, {"email": "jane.doe@acme.com"})
+    assert response.status_code == 401 and response.json() == {"detail": "Invalid token."}
+
+
+def test_a_lookup_that_fails_halfway_charges_nothing(client_with_10, acme, monkeypatch):
+    class UnreachableValidator:
+        source = "remote_validator"
+
+        def validate_many(self, emails):
+            raise ConnectionError("validator unreachable")
+
+    monkeypatch.setattr(email_validation, "email_validator_backend", lambda **_: UnreachableValidator())
+    with pytest.raises(ConnectionError):
+        post(client_with_10, {"email": "jane.doe@acme.com"})
+    assert wallet_balance(user=client_with_10.user) == Decimal("10")
+    assert charged(client_with_10.user) == 0
