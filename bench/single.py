@@ -1,0 +1,223 @@
+"""Single-record endpoints under load: requests/second and p50/p99 latency per endpoint, per token and in total.
+
+Starts no server: point it at one already running on this machine (loopback only). Each token sends
+at --rate requests/second for --duration seconds, spread over the phone, email and person+company
+endpoints; the run is bounded by --max-requests as well.
+
+    # once: users, tokens and funded wallets in the database of this shell's DATABASE_URL
+    .venv/bin/python bench/single.py --base-url http://127.0.0.1:8031 --setup --token-count 10 --tokens var/bench-tokens.txt
+    # then, as often as wanted
+    .venv/bin/python bench/single.py --base-url http://127.0.0.1:8031 --tokens var/bench-tokens.txt --rate 30 --duration 10
+
+--setup uses `manage.py create_api_token` and `manage.py wallet_topup`, and samples people from DataCore
+(when it holds any) into `<tokens file>.inputs.json`, so lookups find people as well as miss them.
+"""
+
+import argparse
+import asyncio
+import ipaddress
+import itertools
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+ENDPOINTS = {
+    "phone": "/api/v1/external/phone/enrichment/",
+    "email": "/api/v1/external/email/enrichment/",
+    "person+company": "/api/v1/enrichment/single/",
+}
+MAX_DURATION_SECONDS = 120
+MAX_IN_FLIGHT_PER_TOKEN = 16
+SAMPLE_PEOPLE_CODE = """
+import json
+from sources.models import Person
+rows = (Person.objects.filter(company__isnull=False, opted_out=False).order_by("?")
+        .values("first_name", "last_name", "contact_email", "contact_linkedin_url",
+                "company__company_name", "company__company_website")[:{count}])
+print(json.dumps(list(rows)))
+"""
+SYNTHETIC_PEOPLE = [
+    {"first_name": "Jane", "last_name": "Doe", "contact_email": "jane.doe@acme.com",
+     "contact_linkedin_url": "https://www.linkedin.com/in/janedoe", "company__company_name": "Acme Corp",
+     "company__company_website": "acme.com"},
+]
+
+
+@dataclass(frozen=True)
+class Sample:
+    token: int
+    endpoint: str
+    status: int
+    seconds: float
+
+
+def require_loopback(base_url: str) -> None:
+    host = urlsplit(base_url).hostname or ""
+    addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    if not addresses or not all(ipaddress.ip_address(address.split("%")[0]).is_loopback for address in addresses):
+        raise SystemExit(f"refusing to load {host!r}: only servers on this machine (loopback) are benchmarked")
+
+
+def manage(*args: str) -> str:
+    result = subprocess.run([PY, "manage.py", *args], cwd=ROOT, check=True, text=True, capture_output=True,
+                            env=os.environ)
+    return result.stdout.strip()
+
+
+def setup(*, token_count: int, tokens_path: Path, credits: int) -> None:
+    def user_with_token(index: int) -> str:
+        username = f"bench-single-{index}"
+        token = manage("create_api_token", username)
+        manage("wallet_topup", username, str(credits), "--note", "single-record benchmark")
+        return token
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        tokens = list(pool.map(user_with_token, range(token_count)))
+    tokens_path.parent.mkdir(parents=True, exist_ok=True)
+    tokens_path.write_text("\n".join(tokens) + "\n")
+    # The shell may print a banner first; the JSON is its last line.
+    output = manage("shell", "-c", SAMPLE_PEOPLE_CODE.format(count=500)).splitlines()
+    people = json.loads(output[-1]) if output else []
+    inputs_path(tokens_path).write_text(json.dumps(people))
+    print(f"created {token_count} tokens in {tokens_path}; sampled {len(people)} DataCore people")
+
+
+def inputs_path(tokens_path: Path) -> Path:
+    return tokens_path.with_name(tokens_path.name + ".inputs.json")
+
+
+def request_bodies(people: list[dict]):
+    """Endless (endpoint, body) pairs: each input shape in turn, one in five for someone unknown."""
+    shapes = itertools.cycle(["email", "linkedin", "name_company", "name_website", "unknown"])
+    endpoints = itertools.cycle(ENDPOINTS)
+    for number, person in enumerate(itertools.cycle(people)):
+        endpoint, shape = next(endpoints), next(shapes)
+        if shape == "unknown":
+            person = {"first_name": "Nobody", "last_name": f"Known{number}", "contact_email": "",
+                      "contact_linkedin_url": "", "company__company_name": "Absent Ltd",
+                      "company__company_website": ""}
+        flat = {"first_name": person["first_name"], "last_name": person["last_name"],
+                "company_name": person["company__company_name"]}
+        if shape == "email" and person["contact_email"]:
+            flat = {"email": person["contact_email"]}
+        elif shape == "linkedin" and person["contact_linkedin_url"]:
+            flat = {"linkedin_url": person["contact_linkedin_url"]}
+        elif shape == "name_website" and person["company__company_website"]:
+            flat = {"first_name": person["first_name"], "last_name": person["last_name"],
+                    "company_website": person["company__company_website"]}
+        if endpoint == "person+company":
+            body = {"person": {key: value for key, value in flat.items() if not key.startswith("company_")},
+                    "company": {"name": flat.get("company_name", ""), "website": flat.get("company_website", "")},
+                    "external_id": f"bench-{number}"}
+        else:
+            body = flat
+        yield endpoint, body
+
+
+async def token_load(client: httpx.AsyncClient, *, index: int, token: str, rate: float, requests: int,
+                     bodies, samples: list[Sample]) -> None:
+    """Sends `requests` requests at `rate` per second, never more than MAX_IN_FLIGHT_PER_TOKEN at once."""
+    in_flight = asyncio.Semaphore(MAX_IN_FLIGHT_PER_TOKEN)
+    headers = {"Authorization": f"Token {token}"}
+
+    async def one(endpoint: str, body: dict) -> None:
+        try:
+            started = time.perf_counter()
+            try:
+                response = await client.post(ENDPOINTS[endpoint], json=body, headers=headers)
+                status = response.status_code
+            except httpx.HTTPError:
+                status = 0
+            samples.append(Sample(index, endpoint, status, time.perf_counter() - started))
+        finally:
+            in_flight.release()
+
+    tasks = []
+    start = time.perf_counter()
+    for number in range(requests):
+        delay = start + number / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        await in_flight.acquire()
+        endpoint, body = next(bodies)
+        tasks.append(asyncio.create_task(one(endpoint, body)))
+    await asyncio.gather(*tasks)
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+
+
+def report(title: str, groups: dict, elapsed: float) -> None:
+    print(f"\n{title:<18}{'requests':>9}{'req/s':>8}{'p50 ms':>8}{'p99 ms':>8}  statuses")
+    for name, samples in groups.items():
+        seconds = [sample.seconds * 1000 for sample in samples]
+        statuses = Counter(sample.status for sample in samples)
+        print(f"{name!s:<18}{len(samples):>9}{len(samples) / elapsed:>8.1f}{statistics.median(seconds):>8.1f}"
+              f"{percentile(seconds, 0.99):>8.1f}  " + " ".join(f"{code}:{count}" for code, count in sorted(statuses.items())))
+
+
+async def run(args, tokens: list[str], people: list[dict]) -> None:
+    per_token = min(int(args.rate * args.duration), args.max_requests // len(tokens))
+    bodies = request_bodies(people)
+    samples: list[Sample] = []
+    limits = httpx.Limits(max_connections=len(tokens) * MAX_IN_FLIGHT_PER_TOKEN, max_keepalive_connections=0)
+    async with httpx.AsyncClient(base_url=args.base_url, timeout=30, limits=limits) as client:
+        # Warm-up: every server process imports its views and loads its name lists before the clock starts.
+        await asyncio.gather(*(client.post(ENDPOINTS[endpoint], json=body, headers={"Authorization": f"Token {tokens[0]}"})
+                               for endpoint, body in itertools.islice(request_bodies(people), 6)))
+        await asyncio.sleep(1.1)
+        started = time.perf_counter()
+        await asyncio.gather(*(token_load(client, index=index, token=token, rate=args.rate, requests=per_token,
+                                          bodies=bodies, samples=samples) for index, token in enumerate(tokens)))
+        elapsed = time.perf_counter() - started
+    by_endpoint, by_token = defaultdict(list), defaultdict(list)
+    for sample in samples:
+        by_endpoint[sample.endpoint].append(sample)
+        by_token[f"token {sample.token}"].append(sample)
+    print(f"{len(tokens)} tokens x {args.rate:g} req/s for {elapsed:.1f}s against {args.base_url}")
+    report("endpoint", dict(by_endpoint), elapsed)
+    report("token", dict(by_token), elapsed)
+    report("total", {"all": samples}, elapsed)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--base-url", required=True)
+    parser.add_argument("--tokens", type=Path, required=True, help="one token per line (written by --setup)")
+    parser.add_argument("--setup", action="store_true", help="create the tokens and wallets first (dev database)")
+    parser.add_argument("--token-count", type=int, default=10)
+    parser.add_argument("--credits", type=int, default=1_000_000, help="credits per benchmark wallet (--setup)")
+    parser.add_argument("--rate", type=float, default=30.0, help="requests per second per token")
+    parser.add_argument("--duration", type=float, default=10.0, help=f"seconds (at most {MAX_DURATION_SECONDS})")
+    parser.add_argument("--max-requests", type=int, default=20_000, help="upper bound on requests in all")
+    args = parser.parse_args()
+    if not 0 < args.duration <= MAX_DURATION_SECONDS or args.rate <= 0 or args.max_requests < 1:
+        raise SystemExit("--duration must be in (0, 120], --rate and --max-requests positive")
+    require_loopback(args.base_url)
+    if args.setup:
+        setup(token_count=args.token_count, tokens_path=args.tokens, credits=args.credits)
+    tokens = [line.strip() for line in args.tokens.read_text().splitlines() if line.strip()]
+    if not tokens:
+        raise SystemExit(f"no tokens in {args.tokens}")
+    sampled = inputs_path(args.tokens)
+    people = (json.loads(sampled.read_text()) if sampled.exists() else []) or SYNTHETIC_PEOPLE
+    asyncio.run(run(args, tokens, people))
+
+
+if __name__ == "__main__":
+    main()
