@@ -251,7 +251,7 @@ def _parquet_chunks(path: Path, chunk_rows: int) -> tuple[list[str], Iterator]:
 
 def _prepared_chunks(chunks: Iterator, prepare: Callable, workers: int | None) -> Iterator["PreparedChunk"]:
     """prepare() over the chunks, in order, with up to `workers` chunks in flight in other processes."""
-    workers = workers or os.cpu_count() or 1
+    workers = workers or len(os.sched_getaffinity(0))
     if workers == 1:
         yield from map(prepare, chunks)
         return

@@ -156,6 +156,25 @@ def test_parquet_loads_the_same_records_as_csv(demo_csv, demo_parquet):
 
 
 @pytest.mark.django_db
+def test_parquet_with_typed_columns_loads(tmp_path):
+    path = tmp_path / "people.parquet"
+    pd.DataFrame({
+        "first_name": ["Ada", None], "last_name": ["Lovelace", "Hopper"],
+        "contact_email": ["ada@analyticalengines.co.uk", "grace@navy.mil"],
+        "opted_out": [True, False],
+        "last_seen_at": pd.to_datetime(["2025-01-02T03:04:05Z", None], utc=True),
+    }).to_parquet(path)
+
+    report = import_people(path)
+
+    assert (report.new, report.rejected) == (2, [])
+    ada = Person.objects.get(email_norm="ada@analyticalengines.co.uk")
+    assert ada.opted_out and ada.last_seen_at == pd.Timestamp("2025-01-02T03:04:05Z")
+    grace = Person.objects.get(email_norm="grace@navy.mil")
+    assert (grace.first_name, grace.opted_out, grace.last_seen_at) == ("", False, None)
+
+
+@pytest.mark.django_db
 def test_subsidiaries_are_linked_to_their_parent(demo_csv):
     import_companies(demo_csv[0])
     companies = read(demo_csv[0])
