@@ -1,13 +1,13 @@
 """Per-token request limits on the single-record endpoints, shared by every process through Redis.
 
-A sliding one-second window: a token may make at most `limit` requests in any second. Each
-token's window is a sorted set of the times of its accepted requests; one Lua script trims it,
-counts it and admits the request atomically, on Redis's clock, so web processes on different
-machines agree and none can slip a request past the limit between a read and a write.
+GCRA (the generic cell rate algorithm, a token bucket kept as one timestamp): a token may send
+`limit` requests at once and then `limit` per second, so a client pacing itself at the limit is
+never refused for jitter, and no client exceeds the limit over any stretch longer than a second.
+One Lua script reads and advances the token's theoretical arrival time atomically, on Redis's
+clock, so every web process agrees and none can slip a request in between a read and a write.
 """
 
 import math
-import uuid
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -19,31 +19,34 @@ from pricing.models import SubscriptionPlan
 from pricing.selectors import plan_for_user
 from tokens.models import ApiToken
 
-WINDOW_MICROSECONDS = 1_000_000
+PERIOD_MICROSECONDS = 1_000_000
 # A user without a plan gets what a new plan gets.
 DEFAULT_LIMIT_PER_SECOND = SubscriptionPlan._meta.get_field("rate_limit_per_second").default
 KEY_PREFIX = "ecore:ratelimit:token:"
 
-SLIDING_WINDOW_SCRIPT = """
-local now_parts = redis.call('TIME')
-local now = tonumber(now_parts[1]) * 1000000 + tonumber(now_parts[2])
+# KEYS[1]: the token's theoretical arrival time (TAT), microseconds on Redis's clock.
+# ARGV: requests per period, the period in microseconds.
+# Returns {allowed, remaining, microseconds until the bucket is full, microseconds until a retry may pass}.
+GCRA_SCRIPT = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
 local limit = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-local count = redis.call('ZCARD', KEYS[1])
-local allowed = 0
-if count < limit then
-    redis.call('ZADD', KEYS[1], now, ARGV[3])
-    count = count + 1
-    allowed = 1
+local period = tonumber(ARGV[2])
+if limit < 1 then
+    return {0, 0, 0, period}
 end
-redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000))
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-local reset = 0
-if oldest[2] then
-    reset = tonumber(oldest[2]) + window - now
+local interval = period / limit
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then
+    tat = now
 end
-return {allowed, limit - count, reset}
+local new_tat = tat + interval
+local allow_at = new_tat - period
+if now < allow_at then
+    return {0, 0, math.ceil(tat - now), math.ceil(allow_at - now)}
+end
+redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1)
+return {1, math.floor((period - (new_tat - now)) / interval), math.ceil(new_tat - now), 0}
 """
 
 
@@ -51,12 +54,9 @@ return {allowed, limit - count, reset}
 class RateLimitDecision:
     allowed: bool
     limit: int
-    remaining: int
-    reset_seconds: int  # until the oldest request in the window leaves it
-
-    @property
-    def retry_after_seconds(self) -> int:
-        return max(self.reset_seconds, 1)
+    remaining: int  # requests that may be sent at once right now
+    reset_seconds: int  # until the full `limit` may be sent at once again
+    retry_after_seconds: int  # until a refused request would pass; 0 when allowed
 
     @property
     def headers(self) -> dict[str, str]:
@@ -77,9 +77,9 @@ class RateLimitExceeded(ApplicationError):
 
 
 @lru_cache(maxsize=1)
-def _sliding_window():
+def _gcra():
     client = redis.Redis.from_url(settings.REDIS_URL)
-    return client.register_script(SLIDING_WINDOW_SCRIPT)
+    return client.register_script(GCRA_SCRIPT)
 
 
 def rate_limit_for_token(*, token: ApiToken) -> int:
@@ -91,9 +91,10 @@ def rate_limit_for_token(*, token: ApiToken) -> int:
 
 
 def rate_limit_hit(*, token: ApiToken) -> RateLimitDecision:
-    """Counts one request of `token` if its window has room; says whether it may proceed."""
+    """Counts one request of `token` if its bucket has room; says whether it may proceed."""
     limit = rate_limit_for_token(token=token)
-    allowed, remaining, reset_microseconds = _sliding_window()(
-        keys=[f"{KEY_PREFIX}{token.lookup_key}"], args=[limit, WINDOW_MICROSECONDS, uuid.uuid4().hex])
+    allowed, remaining, reset, retry_after = _gcra()(keys=[f"{KEY_PREFIX}{token.lookup_key}"],
+                                                     args=[limit, PERIOD_MICROSECONDS])
     return RateLimitDecision(allowed=bool(allowed), limit=limit, remaining=max(int(remaining), 0),
-                             reset_seconds=math.ceil(int(reset_microseconds) / 1_000_000))
+                             reset_seconds=math.ceil(int(reset) / 1_000_000),
+                             retry_after_seconds=math.ceil(int(retry_after) / 1_000_000))
