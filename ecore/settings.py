@@ -188,6 +188,7 @@ BIGQUERY_PROJECT = env.str("BIGQUERY_PROJECT", default="ecore-local")
 BIGQUERY_DATASET = env.str("BIGQUERY_DATASET", default="ecore")
 BIGQUERY_CONTACTS_TABLE = env.str("BIGQUERY_CONTACTS_TABLE", default="contacts")
 BIGQUERY_PHONES_TABLE = env.str("BIGQUERY_PHONES_TABLE", default="phones")
+BIGQUERY_TIMEOUT_SECONDS = env.float("BIGQUERY_TIMEOUT_SECONDS", default=30)
 # Snowflake contact table (same columns as the BigQuery contacts table): off unless SNOWFLAKE_ACCOUNT is set.
 SNOWFLAKE_ACCOUNT = env.str("SNOWFLAKE_ACCOUNT", default="")
 SNOWFLAKE_USER = env.str("SNOWFLAKE_USER", default="")

@@ -69,7 +69,11 @@ CHUNK_ROWS = 50_000
 TRUE_VALUES = frozenset({"true", "t", "yes", "y", "1"})
 
 
-class TableMissing(Exception):
+class BigQueryUnavailable(Exception):
+    """BigQuery did not answer in time, or refused: the stage records it and the job moves on."""
+
+
+class TableMissing(BigQueryUnavailable):
     """The configured dataset or table does not exist (nothing imported yet, or a wrong setting)."""
 
 
@@ -111,15 +115,25 @@ def table_id(table: str) -> str:
 
 
 def _run_query(sql: str, arrays: dict[str, Iterable[str]]) -> list[dict]:
-    from google.api_core.exceptions import NotFound
+    import concurrent.futures
+
+    import requests
+    from google.api_core.exceptions import GoogleAPIError, NotFound
     from google.cloud import bigquery
+    from google.cloud.bigquery.retry import DEFAULT_RETRY
 
     config = bigquery.QueryJobConfig(query_parameters=[
         bigquery.ArrayQueryParameter(name, "STRING", sorted(values)) for name, values in arrays.items()])
+    # The client's default retry keeps trying a dead endpoint for ten minutes; a batch must not wait that long.
+    timeout = settings.BIGQUERY_TIMEOUT_SECONDS
+    retry = DEFAULT_RETRY.with_deadline(timeout)
     try:
-        return [dict(row.items()) for row in bigquery_client().query(sql, job_config=config).result()]
+        job = bigquery_client().query(sql, job_config=config, retry=retry, timeout=timeout)
+        return [dict(row.items()) for row in job.result(retry=retry, timeout=timeout)]
     except NotFound as error:
         raise TableMissing(error.message) from error
+    except (GoogleAPIError, requests.RequestException, concurrent.futures.TimeoutError) as error:
+        raise BigQueryUnavailable(f"unavailable: {type(error).__name__}: {error}"[:300]) from error
 
 
 # --- keys ---------------------------------------------------------------------------------------

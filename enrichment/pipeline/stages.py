@@ -212,7 +212,7 @@ class BigQueryContactStage(Stage):
         pending = rows_missing(job, rows)
         try:
             candidates = bigquery.contacts_for_keys(**contact_lookup_keys(pending))
-        except bigquery.TableMissing as error:
+        except bigquery.BigQueryUnavailable as error:
             return StageResult(0, bigquery.SOURCE, str(error))
         return StageResult(match_people(job, pending, candidates, source=bigquery.SOURCE), bigquery.SOURCE)
 
@@ -380,7 +380,7 @@ class BigQueryPhoneStage(Stage):
                   for kind in ("e", "l", "k")}
         try:
             phones = bigquery.phones_for_keys(emails=wanted["e"], linkedins=wanted["l"], person_keys=wanted["k"])
-        except bigquery.TableMissing as error:
+        except bigquery.BigQueryUnavailable as error:
             return StageResult(0, bigquery.SOURCE, str(error))
         by_key: dict[tuple, list[dict]] = {}
         for phone in phones:
