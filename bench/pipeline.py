@@ -47,9 +47,9 @@ def prepare_database(env, args):
     started = time.monotonic()
     manage(env, "import_datacore", "--companies", str(data_dir / "companies.csv"), "--people", str(data_dir / "people.csv"))
     print(f"imported DataCore in {time.monotonic() - started:.0f}s")
-    if subprocess.run([PY, "manage.py", "help", "import_snapshots"], cwd=ROOT, env=env,
-                      capture_output=True).returncode == 0:
-        manage(env, "import_snapshots", "--from-datacore")
+    manage(env, "import_snapshots", "--from-datacore")
+    if env.get("BIGQUERY_EMULATOR_HOST") or env.get("BIGQUERY_ENABLED"):
+        manage(env, "import_bigquery", "--from-datacore", str(args.bigquery_rows))
 
 
 def sample_people(env, database, count, seed):
@@ -115,6 +115,8 @@ def main():
     parser.add_argument("--jobs", type=int, default=3, help="jobs per kind")
     parser.add_argument("--rows", type=int, default=500)
     parser.add_argument("--port", type=int, default=8041)
+    parser.add_argument("--bigquery-rows", type=int, default=20_000,
+                        help="DataCore people exported to BigQuery when BigQuery (or its emulator) is configured")
     args = parser.parse_args()
 
     env = {**os.environ, "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{args.database}",
