@@ -142,8 +142,8 @@ def account_queries(companies, rng: random.Random, count: int):
 
 
 def run_jobs(client, job_type, fields, queries):
-    from enrichment.selectors import job_result_rows
     from enrichment.models import Job
+    from enrichment.selectors import job_result_rows
 
     answers = []
     for start in range(0, len(queries), 500):
@@ -201,10 +201,10 @@ def main():
     from django.core.management import call_command
     from rest_framework.test import APIClient
 
-    from sources.models import Company, Person
-    from sources.normalize import normalize_domain, normalize_linkedin_url, normalize_email
-    from tokens.services import api_token_create_for_username
     from pricing.services import plan_assign
+    from sources.models import Company, Person
+    from sources.normalize import normalize_domain, normalize_email, normalize_linkedin_url
+    from tokens.services import api_token_create_for_username
     from wallet.services import wallet_topup
 
     call_command("migrate", verbosity=0)
@@ -234,7 +234,7 @@ def main():
     contacts = contact_queries(people, companies, rng, args.queries)
     answers = run_jobs(client, "contact", ["contact_linkedin_url", "contact_email", "job_title"], contacts)
     contact_groups = defaultdict(list)
-    for (query, expected, family, strong), answer in zip(contacts, answers, strict=True):
+    for (_, expected, family, strong), answer in zip(contacts, answers, strict=True):
         predicted = person_by_linkedin.get(normalize_linkedin_url(answer.get("contact_linkedin_url"))) or \
             person_by_email.get(normalize_email(answer.get("contact_email")))
         pair = (expected, predicted)
@@ -245,7 +245,7 @@ def main():
     accounts = account_queries(companies, rng, max(args.queries // 3, 500))
     answers = run_jobs(client, "account", ["company_website", "industry"], accounts)
     account_groups = defaultdict(list)
-    for (query, expected, family), answer in zip(accounts, answers, strict=True):
+    for (_, expected, family), answer in zip(accounts, answers, strict=True):
         predicted = company_by_domain.get(normalize_domain(answer.get("company_website")))
         account_groups[family].append((expected, predicted))
         account_groups["all accounts"].append((expected, predicted))

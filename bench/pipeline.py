@@ -33,11 +33,23 @@ def manage(env, *args, capture=False):
 def prepare_database(env, args):
     subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", args.database], stderr=subprocess.DEVNULL)
     manage(env, "migrate", "--noinput", "-v0")
-    people = int(subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-tAc", "SELECT count(*) FROM sources_person",
-                                 args.database], capture_output=True, text=True, check=True).stdout.strip())
+    people = count_rows(args.database, "sources_person")
     if people >= args.people:
         print(f"DataCore already holds {people:,} people")
-        return
+    else:
+        load_datacore(env, args)
+    if count_rows(args.database, "sources_linkedinsnapshot") == 0:
+        manage(env, "import_snapshots", "--from-datacore")
+    if env.get("BIGQUERY_EMULATOR_HOST") or env.get("BIGQUERY_ENABLED"):
+        manage(env, "import_bigquery", "--from-datacore", str(args.bigquery_rows))
+
+
+def count_rows(database, table) -> int:
+    return int(subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-tAc", f"SELECT count(*) FROM {table}",
+                               database], capture_output=True, text=True, check=True).stdout.strip())
+
+
+def load_datacore(env, args):
     data_dir = ROOT / "var" / f"bench-{args.companies}-{args.people}"
     if not (data_dir / "people.csv").exists():
         started = time.monotonic()
@@ -47,15 +59,12 @@ def prepare_database(env, args):
     started = time.monotonic()
     manage(env, "import_datacore", "--companies", str(data_dir / "companies.csv"), "--people", str(data_dir / "people.csv"))
     print(f"imported DataCore in {time.monotonic() - started:.0f}s")
-    manage(env, "import_snapshots", "--from-datacore")
-    if env.get("BIGQUERY_EMULATOR_HOST") or env.get("BIGQUERY_ENABLED"):
-        manage(env, "import_bigquery", "--from-datacore", str(args.bigquery_rows))
 
 
 def sample_people(env, database, count, seed):
     query = ("SELECT p.first_name, p.last_name, p.contact_email, c.company_name, c.company_website "
-             "FROM sources_person p JOIN sources_company c ON c.id = p.company_id "
-             f"TABLESAMPLE SYSTEM (1) LIMIT {count * 3}")
+             "FROM sources_person p TABLESAMPLE SYSTEM (1) JOIN sources_company c ON c.id = p.company_id "
+             f"LIMIT {count * 3}")
     out = subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-tA", "-F", "\t", "-c", query, database],
                          capture_output=True, text=True, check=True).stdout
     rows = [line.split("\t") for line in out.splitlines() if line]
@@ -65,7 +74,7 @@ def sample_people(env, database, count, seed):
 
 def contact_rows(people):
     records = []
-    for index, (first, last, email, company, website) in enumerate(people):
+    for index, (first, last, email, company, _) in enumerate(people):
         if index % 10 == 9:
             records.append({"first_name": f"Unknown{index}", "last_name": "Nobody", "company_name": "Absent Ltd"})
         elif index % 3 == 0 and email:

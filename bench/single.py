@@ -41,6 +41,7 @@ ENDPOINTS = {
 }
 MAX_DURATION_SECONDS = 120
 MAX_IN_FLIGHT_PER_TOKEN = 16
+WARM_UP_ROUNDS = 2  # of six concurrent requests, so that every server process takes some
 SAMPLE_PEOPLE_CODE = """
 import json
 from sources.models import Person
@@ -178,9 +179,12 @@ async def run(args, tokens: list[str], people: list[dict]) -> None:
     limits = httpx.Limits(max_connections=len(tokens) * MAX_IN_FLIGHT_PER_TOKEN, max_keepalive_connections=0)
     async with httpx.AsyncClient(base_url=args.base_url, timeout=30, limits=limits) as client:
         # Warm-up: every server process imports its views and loads its name lists before the clock starts.
-        await asyncio.gather(*(client.post(ENDPOINTS[endpoint], json=body, headers={"Authorization": f"Token {tokens[0]}"})
-                               for endpoint, body in itertools.islice(request_bodies(people), 6)))
+        warm_up = request_bodies(people)
+        for _ in range(WARM_UP_ROUNDS):
+            await asyncio.gather(*(client.post(ENDPOINTS[endpoint], json=body, headers={"Authorization": f"Token {tokens[0]}"})
+                                   for endpoint, body in itertools.islice(warm_up, len(ENDPOINTS) * 2)))
         await asyncio.sleep(1.1)
+        load_before = os.getloadavg()[0]
         started = time.perf_counter()
         await asyncio.gather(*(token_load(client, index=index, token=token, rate=args.rate, requests=per_token,
                                           bodies=bodies, samples=samples) for index, token in enumerate(tokens)))
@@ -189,7 +193,8 @@ async def run(args, tokens: list[str], people: list[dict]) -> None:
     for sample in samples:
         by_endpoint[sample.endpoint].append(sample)
         by_token[f"token {sample.token}"].append(sample)
-    print(f"{len(tokens)} tokens x {args.rate:g} req/s for {elapsed:.1f}s against {args.base_url}")
+    print(f"{len(tokens)} tokens x {args.rate:g} req/s for {elapsed:.1f}s against {args.base_url} "
+          f"(load average before/after: {load_before:.2f}/{os.getloadavg()[0]:.2f})")
     report("endpoint", dict(by_endpoint), elapsed)
     report("token", dict(by_token), elapsed)
     report("total", {"all": samples}, elapsed)

@@ -1,7 +1,6 @@
 """Status, status list, results and pause/resume: the job endpoints around Submit."""
 
 from django.http import HttpResponse
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.pagination import PageNumberPagination
@@ -10,7 +9,13 @@ from rest_framework.views import APIView
 
 from ecore.exceptions import ValidationFailed, format_credits
 from enrichment.exports import rows_as_csv, rows_as_xlsx
-from enrichment.selectors import job_is_finished, job_result_rows, job_status_document, job_summary, jobs_for_user
+from enrichment.selectors import (
+    job_is_finished,
+    job_result_rows,
+    job_status_document,
+    job_summary,
+    jobs_for_user,
+)
 from enrichment.services import job_for_user, job_request_pause, job_resume
 
 

@@ -55,11 +55,10 @@ def api_token_revoke(*, token: ApiToken) -> None:
 
 def api_token_find(plaintext: str) -> ApiToken | None:
     """The usable token whose digest matches `plaintext`, or None."""
-    for kind, prefix in TOKEN_PREFIXES.items():
-        if plaintext.startswith(prefix):
-            break
-    else:
+    kind = next((kind for kind, prefix in TOKEN_PREFIXES.items() if plaintext.startswith(prefix)), None)
+    if kind is None:
         return None
+    prefix = TOKEN_PREFIXES[kind]
     lookup_key = plaintext[len(prefix):len(prefix) + LOOKUP_KEY_LENGTH]
     token = ApiToken.objects.select_related("user").filter(lookup_key=lookup_key, kind=kind).first()
     if token is None or not hmac.compare_digest(token.digest, _digest(plaintext)):

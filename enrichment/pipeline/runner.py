@@ -14,7 +14,12 @@ from django.db.models import F, Q
 from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 
-from enrichment.credits import processed_row_count, reconcile_job_credits, release_unprocessed_credits, row_settlement
+from enrichment.credits import (
+    processed_row_count,
+    reconcile_job_credits,
+    release_unprocessed_credits,
+    row_settlement,
+)
 from enrichment.models import TERMINAL_STATUSES, Job, JobRow, JobStatus
 from enrichment.pipeline.compliance import apply_compliance
 from enrichment.pipeline.rows import BELOW_MIN_CONFIDENCE, RowKeys, WorkRow, output_rows
