@@ -139,6 +139,12 @@ class ImportPlan:
         return tuple(columns)
 
 
+def _refresh_planner_statistics(cursor, table: str) -> None:
+    # Right after a bulk load the planner's row estimates are stale until autovacuum gets to the
+    # table; with them it seq-scans a million people for a batch of a hundred.
+    cursor.execute(f"ANALYZE {table}")
+
+
 def import_companies(path, *, progress: Callable[[ImportReport], None] | None = None,
                      workers: int | None = None, chunk_rows: int = CHUNK_ROWS) -> ImportReport:
     """Upsert companies from a CSV or Parquet file; parents are linked once the whole file is in."""
@@ -160,6 +166,7 @@ def import_companies(path, *, progress: Callable[[ImportReport], None] | None = 
                 report.notes.sort(key=lambda issue: issue.line)
         finally:
             cursor.execute("DROP TABLE IF EXISTS company_staging, company_pending_parent")
+        _refresh_planner_statistics(cursor, "sources_company")
     report.elapsed = time.monotonic() - report.started
     return report
 
@@ -186,6 +193,7 @@ def import_people(path, *, progress: Callable[[ImportReport], None] | None = Non
                 _tick(report, progress)
         finally:
             cursor.execute("DROP TABLE IF EXISTS person_staging, company_by_name")
+        _refresh_planner_statistics(cursor, "sources_person")
     report.elapsed = time.monotonic() - report.started
     return report
 

@@ -10,7 +10,7 @@ from django.db import models
 
 
 class Company(models.Model):
-    source_key = models.CharField(max_length=255, unique=True, help_text="Natural key: domain, else name.")
+    source_key = models.CharField(max_length=255, help_text="Natural key: domain, else name.")
     company_name = models.CharField(max_length=255)
     company_website = models.CharField(max_length=255, blank=True)
     company_linkedin_url = models.CharField(max_length=255, blank=True)
@@ -33,24 +33,30 @@ class Company(models.Model):
     industry_sic_description = models.CharField(max_length=255, blank=True)
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="subsidiaries")
 
-    name_norm = models.CharField(max_length=255, db_index=True)
-    domain_norm = models.CharField(max_length=255, db_index=True, blank=True)
-    linkedin_norm = models.CharField(max_length=255, db_index=True, blank=True)
+    name_norm = models.CharField(max_length=255)
+    domain_norm = models.CharField(max_length=255, blank=True)
+    linkedin_norm = models.CharField(max_length=255, blank=True)
     opted_out = models.BooleanField(default=False)
     last_seen_at = models.DateTimeField(null=True, blank=True, help_text="When DataCore last verified the record.")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         verbose_name_plural = "companies"
-        indexes = [GinIndex(fields=["name_norm"], opclasses=["gin_trgm_ops"], name="company_name_norm_trgm")]
+        # Plain b-tree indexes (no LIKE twins): lookups are equality on normalized keys.
+        constraints = [models.UniqueConstraint(fields=["source_key"], name="company_source_key_unique")]
+        indexes = [
+            models.Index(fields=["name_norm"], name="company_name_norm"),
+            models.Index(fields=["domain_norm"], name="company_domain_norm"),
+            models.Index(fields=["linkedin_norm"], name="company_linkedin_norm"),
+            GinIndex(fields=["name_norm"], opclasses=["gin_trgm_ops"], name="company_name_norm_trgm"),
+        ]
 
     def __str__(self):
         return self.company_name
 
 
 class Person(models.Model):
-    source_key = models.CharField(max_length=255, unique=True,
-                                  help_text="Natural key: LinkedIn URL, else email, else name at company.")
+    source_key = models.CharField(max_length=255, help_text="Natural key: LinkedIn URL, else email, else name at company.")
     company = models.ForeignKey(Company, null=True, blank=True, on_delete=models.SET_NULL, related_name="people")
     first_name = models.CharField(max_length=128, blank=True)
     last_name = models.CharField(max_length=128, blank=True)
@@ -70,8 +76,8 @@ class Person(models.Model):
     contact_mobile_phone = models.CharField(max_length=64, blank=True)
     contact_direct_phone = models.CharField(max_length=64, blank=True)
 
-    email_norm = models.CharField(max_length=255, db_index=True, blank=True)
-    linkedin_norm = models.CharField(max_length=255, db_index=True, blank=True)
+    email_norm = models.CharField(max_length=255, blank=True)
+    linkedin_norm = models.CharField(max_length=255, blank=True)
     first_norm = models.CharField(max_length=128, blank=True)
     last_norm = models.CharField(max_length=128, blank=True)
     company_name_norm = models.CharField(max_length=255, blank=True)
@@ -82,9 +88,13 @@ class Person(models.Model):
 
     class Meta:
         verbose_name_plural = "people"
+        constraints = [models.UniqueConstraint(fields=["source_key"], name="person_source_key_unique")]
+        # The company leads: a batch names ~100 companies but its last names ("smith") are shared by thousands.
         indexes = [
-            models.Index(fields=["last_norm", "first_norm", "company_domain_norm"], name="person_name_domain"),
-            models.Index(fields=["last_norm", "first_norm", "company_name_norm"], name="person_name_company"),
+            models.Index(fields=["email_norm"], name="person_email_norm"),
+            models.Index(fields=["linkedin_norm"], name="person_linkedin_norm"),
+            models.Index(fields=["company_domain_norm", "last_norm"], name="person_domain_last"),
+            models.Index(fields=["company_name_norm", "last_norm"], name="person_company_last"),
             models.Index(fields=["company", "job_level"], name="person_company_level"),
         ]
 
