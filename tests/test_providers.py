@@ -173,7 +173,7 @@ def test_calls_run_concurrently_on_a_bounded_pool(server, settings):
     answers = client.http.map_concurrently(client.search, [f"q{n}" for n in range(8)])
 
     assert all(not isinstance(answer, ProviderUnavailable) for answer in answers)
-    assert 0.55 < time.monotonic() - started < 1.5  # two rounds of four, not eight in a row
+    assert 0.55 < time.monotonic() - started < 2.3  # two rounds of four; eight in a row would take 2.4 s
 
 
 def test_unconfigured_providers_are_off(settings):

@@ -282,9 +282,9 @@ def test_still_in_company_is_skipped_at_quick_level():
     assert not stage.applies(Job(type="account", level="standard"))
 
 
-def test_stage_order_puts_the_scraped_lookup_after_datacore_and_the_check_last():
+def test_stage_order_follows_the_seed_datacore_snowflake_scraped_then_bigquery_and_the_check_last():
     names = [stage.name for stage in ROW_STAGES]
-    assert names[names.index("datacore") + 1] == "scraped_snapshots"
+    assert names[:4] == ["datacore", "snowflake", "scraped_snapshots", "bigquery_contacts"]
     assert names[-1] == "still_in_company"
 
 

@@ -107,7 +107,7 @@ def test_the_snowflake_stage_is_skipped_unless_configured(api_client):
     run_enrichment_job(job_id)
     stages = {entry["name"]: entry for entry in
               api_client.get(f"/api/v1/enrichment/status/{job_id}/").json()["stages"]}
-    assert stages["snowflake"] == {"name": "snowflake", "stage": "BigQuery Lookup", "state": "skipped",
+    assert stages["snowflake"] == {"name": "snowflake", "stage": "DataCore Lookup", "state": "skipped",
                                    "reason": "Snowflake is not configured"}
 
 
