@@ -22,8 +22,9 @@ def _split_person_and_company(row: dict) -> tuple[dict, dict | None]:
     return person, {name: row[f"company__{name}"] for name in COMPANY_COLUMNS}
 
 
-def people_for_keys(*, emails=(), linkedins=(), last_names=(), domains=(), company_names=()) -> list[tuple[dict, dict | None]]:
-    """Every person who could be one of the rows: by email, LinkedIn URL, or last name at a company."""
+def people_for_keys(*, emails=(), linkedins=(), first_names=(), last_names=(), domains=(),
+                    company_names=()) -> list[tuple[dict, dict | None]]:
+    """Every person who could be one of the rows: by email, LinkedIn URL, or first or last name at a company."""
     condition = Q()
     if emails:
         condition |= Q(email_norm__in=list(emails))
@@ -33,6 +34,10 @@ def people_for_keys(*, emails=(), linkedins=(), last_names=(), domains=(), compa
         condition |= Q(last_norm__in=list(last_names), company_domain_norm__in=list(domains))
     if last_names and company_names:
         condition |= Q(last_norm__in=list(last_names), company_name_norm__in=list(company_names))
+    if first_names and domains:
+        condition |= Q(first_norm__in=list(first_names), company_domain_norm__in=list(domains))
+    if first_names and company_names:
+        condition |= Q(first_norm__in=list(first_names), company_name_norm__in=list(company_names))
     if not condition:
         return []
     columns = (*PERSON_COLUMNS, *[f"company__{name}" for name in COMPANY_COLUMNS])

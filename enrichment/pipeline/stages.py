@@ -40,9 +40,15 @@ def _fill_from_person(job, row: WorkRow, person: dict, company: dict | None, *, 
     return filled
 
 
-def _person_keys(email, linkedin, last, domain, company) -> list[tuple]:
-    """The keys a person is found by: email, LinkedIn URL, last name at a domain, last name at a company name."""
-    return [key for key in (("e", email), ("l", linkedin), ("d", last, domain), ("c", last, company)) if all(key[1:])]
+def _person_keys(email, linkedin, first, last, domain, company) -> list[tuple]:
+    """The keys a person is found by: email, LinkedIn URL, last or first name at a domain or company name.
+
+    The first-name keys let a mistyped last name reach the scorer, which tolerates the typo only when
+    the company agrees.
+    """
+    keys = (("e", email), ("l", linkedin), ("d", last, domain), ("c", last, company),
+            ("fd", first, domain), ("fc", first, company))
+    return [key for key in keys if all(key[1:])]
 
 
 def contact_lookup_keys(rows: list[WorkRow]) -> dict[str, set[str]]:
@@ -58,14 +64,14 @@ def match_people(job, rows: list[WorkRow], candidates, *, source: str) -> int:
     from them; rows filled. A row an earlier source matched only takes values from the same person."""
     by_key: dict[tuple, list] = {}
     for person, company in candidates:
-        for key in _person_keys(person["email_norm"], person["linkedin_norm"], person["last_norm"],
-                                person["company_domain_norm"], person["company_name_norm"]):
+        for key in _person_keys(person["email_norm"], person["linkedin_norm"], person.get("first_norm", ""),
+                                person["last_norm"], person["company_domain_norm"], person["company_name_norm"]):
             by_key.setdefault(key, []).append((person, company))
     filled_rows = 0
     for row in rows:
         k = row.keys
         seen, options = set(), []
-        for key in _person_keys(k.email, k.linkedin, k.last, k.domain, k.company):
+        for key in _person_keys(k.email, k.linkedin, k.first, k.last, k.domain, k.company):
             for person, company in by_key.get(key, ()):
                 if person["id"] not in seen:
                     seen.add(person["id"])
@@ -116,7 +122,8 @@ class DataCoreStage(Stage):
         keys = [row.keys for row in rows]
         candidates = datacore.people_for_keys(
             emails={k.email for k in keys if k.email}, linkedins={k.linkedin for k in keys if k.linkedin},
-            last_names={k.last for k in keys if k.last}, domains={k.domain for k in keys if k.domain},
+            first_names={k.first for k in keys if k.first}, last_names={k.last for k in keys if k.last},
+            domains={k.domain for k in keys if k.domain},
             company_names={k.company for k in keys if k.company},
         )
         return StageResult(match_people(job, rows, candidates, source=datacore.SOURCE), datacore.SOURCE)
