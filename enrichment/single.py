@@ -43,6 +43,7 @@ from wallet.services import wallet_deduct
 CONTACT_LOOKUP_INPUT_ERROR = (
     "Provide linkedin_url, email, or first_name + last_name + (company_name OR company_website)."
 )
+MIN_CONFIDENCE_ERROR = "min_confidence must be an integer from 0 to 100."
 PERSON_COMPANY_INPUT_ERROR = (
     "Provide person.email, person.linkedin_url, or person.first_name + person.last_name with company.name "
     "or company.website; or company.name / company.website for a company-only lookup."
@@ -154,6 +155,19 @@ def contact_lookup_record(payload) -> dict:
     return record
 
 
+def lookup_min_confidence(payload: dict) -> int | None:
+    """The optional `min_confidence` of a phone or email lookup (absent or null: none), or the 400.
+
+    Booleans are refused although Python counts them as integers: `true` is not a confidence.
+    """
+    value = payload.get("min_confidence")
+    if value is None:
+        return None
+    if type(value) is not int or not 0 <= value <= 100:
+        raise ValidationFailed({"error": MIN_CONFIDENCE_ERROR})
+    return value
+
+
 @dataclass(frozen=True)
 class ContactLookup:
     results: dict[str, str]  # empty when nothing deliverable was found
@@ -164,13 +178,13 @@ class ContactLookup:
         return bool(self.results)
 
 
-def _contact_lookup(*, user, record: dict, price_name: str, rate_category: str, fields: list[str],
-                    note: str, verify_email: bool = False) -> tuple[dict, Settlement, email_validation.EmailVerdict | None]:
+def _contact_lookup(*, user, record: dict, min_confidence: int | None, price_name: str, rate_category: str,
+                    fields: list[str], note: str, verify_email: bool = False) -> tuple[dict, Settlement, email_validation.EmailVerdict | None]:
     price = _price(price_name)
     if wallet_balance(user=user) < price:
         raise CreditsBelowPrice()
     job_like = lookup_job(user=user, job_type=Job.Type.CONTACT, fields=fields, rate_category=rate_category,
-                          per_row_rate=price)
+                          per_row_rate=price, min_confidence=min_confidence)
     row = enrich_one(job_like=job_like, record=record)
     verdict = _email_verify(row) if verify_email else None
     outputs = output_rows(job_like, row)
@@ -194,9 +208,13 @@ def _email_verify(row: WorkRow) -> email_validation.EmailVerdict | None:
     return verdict
 
 
-def phone_lookup(*, user, record: dict) -> ContactLookup:
-    """A phone (mobile, else direct) for the person, with their email as a free bonus; paid only when found."""
-    output, settlement, _ = _contact_lookup(user=user, record=record, price_name="single_phone_cost",
+def phone_lookup(*, user, record: dict, min_confidence: int | None = None) -> ContactLookup:
+    """A phone (mobile, else direct) for the person, with their email as a free bonus; paid only when found.
+
+    A match below `min_confidence` is withheld, so it is not found and free.
+    """
+    output, settlement, _ = _contact_lookup(user=user, record=record, min_confidence=min_confidence,
+                                            price_name="single_phone_cost",
                                             rate_category="phone", fields=PHONE_LOOKUP_FIELDS,
                                             note="single phone enrichment")
     phone = next((output[name] for name in PHONE_FIELDS if output.get(name)), "")
@@ -208,9 +226,13 @@ def phone_lookup(*, user, record: dict) -> ContactLookup:
     return ContactLookup(results=results, remaining_credits=settlement.remaining_credits)
 
 
-def email_lookup(*, user, record: dict) -> ContactLookup:
-    """A deliverable email for the person, with the validator's verdict; paid only when found."""
-    output, settlement, verdict = _contact_lookup(user=user, record=record, price_name="single_email_cost",
+def email_lookup(*, user, record: dict, min_confidence: int | None = None) -> ContactLookup:
+    """A deliverable email for the person, with the validator's verdict; paid only when found.
+
+    A match below `min_confidence` is withheld, so it is not found and free.
+    """
+    output, settlement, verdict = _contact_lookup(user=user, record=record, min_confidence=min_confidence,
+                                                  price_name="single_email_cost",
                                                   rate_category="email", fields=EMAIL_LOOKUP_FIELDS,
                                                   note="single email enrichment", verify_email=True)
     if not output.get("contact_email"):

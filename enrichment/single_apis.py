@@ -11,6 +11,7 @@ from enrichment.single import (
     ContactLookup,
     contact_lookup_record,
     email_lookup,
+    lookup_min_confidence,
     person_company_enrich,
     person_company_request,
     phone_lookup,
@@ -32,9 +33,13 @@ CONTACT_LOOKUP_REQUEST = inline_serializer("ContactLookupRequest", {
     "last_name": serializers.CharField(required=False),
     "company_name": serializers.CharField(required=False),
     "company_website": serializers.CharField(required=False),
+    "min_confidence": serializers.IntegerField(
+        required=False, allow_null=True, min_value=0, max_value=100,
+        help_text="A match scored below this is returned as not_found and not charged."),
 })
 CONTACT_LOOKUP_ERRORS = {
-    400: OpenApiResponse(ERROR_BODY, description="No valid field combination supplied"),
+    400: OpenApiResponse(ERROR_BODY, description=("No valid field combination supplied, or "
+                                                  '{"error": "min_confidence must be an integer from 0 to 100."}')),
     401: OpenApiResponse(description='{"detail": "Invalid token."}'),
     402: OpenApiResponse(ERROR_BODY, description='{"error": "Insufficient credits."}'),
     429: OpenApiResponse(ERROR_BODY, description="Rate limit exceeded. Retry after N seconds. (Retry-After header)"),
@@ -84,7 +89,8 @@ class PhoneEnrichmentApi(SingleRecordApi):
                                  value={"first_name": "John", "last_name": "Doe", "company_name": "Acme Corp"})],
     )
     def post(self, request):
-        lookup = phone_lookup(user=request.user, record=contact_lookup_record(request.data))
+        record = contact_lookup_record(request.data)
+        lookup = phone_lookup(user=request.user, record=record, min_confidence=lookup_min_confidence(request.data))
         return Response(_contact_lookup_body(lookup, not_found_message="Phone not found"))
 
 
@@ -98,7 +104,8 @@ class EmailEnrichmentApi(SingleRecordApi):
         responses={200: OpenApiResponse(description="success or not_found"), **CONTACT_LOOKUP_ERRORS},
     )
     def post(self, request):
-        lookup = email_lookup(user=request.user, record=contact_lookup_record(request.data))
+        record = contact_lookup_record(request.data)
+        lookup = email_lookup(user=request.user, record=record, min_confidence=lookup_min_confidence(request.data))
         return Response(_contact_lookup_body(lookup, not_found_message="Email not found"))
 
 

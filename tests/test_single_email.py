@@ -122,3 +122,44 @@ def test_a_lookup_that_fails_halfway_charges_nothing(client_with_10, acme, monke
         post(client_with_10, {"email": "jane.doe@acme.com"})
     assert wallet_balance(user=client_with_10.user) == Decimal("10")
     assert charged(client_with_10.user) == 0
+
+
+MIN_CONFIDENCE_400 = {"error": "min_confidence must be an integer from 0 to 100."}
+BY_NAME_AT_COMPANY = {"first_name": "Priya", "last_name": "Raman", "company_name": "Globex Industries"}
+
+
+@pytest.fixture
+def globex(db):
+    """A person reachable only by name at their company: no email or profile in the request to key on."""
+    make_person(make_company("Globex Industries", "globex.com"), "Priya", "Raman",
+                contact_email="priya.raman@globex.com")
+
+
+def test_a_match_below_min_confidence_is_the_seeds_not_found_body_and_free(client_with_10, globex):
+    response = post(client_with_10, {**BY_NAME_AT_COMPANY, "min_confidence": 95})
+    assert response.status_code == 200
+    assert response.json() == {"success": True, "status": "not_found", "message": "Email not found",
+                               "remaining_credits": 10}
+    assert charged(client_with_10.user) == 0
+
+
+def test_without_min_confidence_the_same_match_is_found_and_charged(client_with_10, globex):
+    response = post(client_with_10, BY_NAME_AT_COMPANY)
+    assert response.json() == {"success": True, "status": "success",
+                               "results": {"email": "priya.raman@globex.com", "email_status": STATUS},
+                               "remaining_credits": 8}
+    assert charged(client_with_10.user) == Decimal("2")
+
+
+@pytest.mark.parametrize("min_confidence", [101, -1, True, "95", 95.0])
+def test_an_invalid_min_confidence_is_a_400_and_free(client_with_10, globex, min_confidence):
+    response = post(client_with_10, {**BY_NAME_AT_COMPANY, "min_confidence": min_confidence})
+    assert response.status_code == 400
+    assert response.json() == MIN_CONFIDENCE_400
+    assert charged(client_with_10.user) == 0
+
+
+def test_the_seeds_input_400_wins_over_an_invalid_min_confidence(client_with_10, globex):
+    response = post(client_with_10, {"last_name": "Raman", "min_confidence": False})
+    assert response.status_code == 400
+    assert response.json() == SEED_400

@@ -237,3 +237,57 @@ def test_parallel_lookups_from_separate_connections_never_overdraw(make_user, ma
     assert wallet_balance(user=user) == Decimal("2") == ledger_sum(user=user)
     assert len(debits(user)) == 3
     assert LedgerEntry.objects.filter(wallet__user=user, balance_after__lt=0).count() == 0
+
+
+MIN_CONFIDENCE_400 = {"error": "min_confidence must be an integer from 0 to 100."}
+
+
+@pytest.fixture
+def name_at_company_only(db):
+    """A person reachable only by name at their company: no email or profile in the request to key on."""
+    company = make_company("Globex Industries", "globex.com")
+    make_person(company, "Priya", "Raman", contact_email="priya.raman@globex.com", contact_mobile_phone="+1 555-777-8888")
+    return {"first_name": "Priya", "last_name": "Raman", "company_name": "Globex Industries"}
+
+
+@pytest.mark.django_db
+class TestMinConfidence:
+    def test_a_match_below_min_confidence_is_the_seeds_not_found_body_and_free(self, client_with_100,
+                                                                                name_at_company_only):
+        response = post(client_with_100, {**name_at_company_only, "min_confidence": 95})
+        assert response.status_code == 200
+        assert response.json() == {"success": True, "status": "not_found", "message": "Phone not found",
+                                   "remaining_credits": 100}
+        assert debits(client_with_100.user) == []
+
+    def test_without_it_the_same_match_is_found_and_charged(self, client_with_100, name_at_company_only):
+        response = post(client_with_100, name_at_company_only)
+        assert response.json() == {"success": True, "status": "success",
+                                   "results": {"phone": "+1 555-777-8888", "email": "priya.raman@globex.com"},
+                                   "remaining_credits": 95}
+        assert len(debits(client_with_100.user)) == 1
+
+    @pytest.mark.parametrize("min_confidence", [None, 0, 50])
+    def test_null_or_a_minimum_the_match_meets_finds_it(self, client_with_100, name_at_company_only, min_confidence):
+        response = post(client_with_100, {**name_at_company_only, "min_confidence": min_confidence})
+        assert response.json()["status"] == "success"
+        assert response.json()["remaining_credits"] == 95
+
+    def test_an_email_match_meets_a_minimum_no_name_and_company_match_can(self, client_with_100, acme):
+        response = post(client_with_100, {"email": "john.doe@acme.com", "min_confidence": 90})
+        assert response.json()["results"]["phone"] == "+1 555-123-4567"
+
+    @pytest.mark.parametrize("min_confidence", [101, -1, True, False, "95", 95.0, 50.5, [95], {"value": 95}])
+    def test_an_invalid_min_confidence_is_a_400_and_free(self, client_with_100, name_at_company_only, min_confidence):
+        response = post(client_with_100, {**name_at_company_only, "min_confidence": min_confidence})
+        assert response.status_code == 400
+        assert response.json() == MIN_CONFIDENCE_400
+        assert debits(client_with_100.user) == []
+
+    @pytest.mark.parametrize("body", [{"first_name": "Priya", "min_confidence": 101},
+                                      {"email": "not-an-email", "min_confidence": True}])
+    def test_the_seeds_input_400_wins_over_an_invalid_min_confidence(self, client_with_100, name_at_company_only,
+                                                                      body):
+        response = post(client_with_100, body)
+        assert response.status_code == 400
+        assert response.json() == SEED_400
