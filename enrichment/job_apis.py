@@ -1,6 +1,7 @@
 """Status, status list, results and pause/resume: the job endpoints around Submit."""
 
 from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.pagination import PageNumberPagination
@@ -26,7 +27,8 @@ class Pagination(PageNumberPagination):
 
 
 class JobStatusApi(APIView):
-    @extend_schema(summary="A job's status, progress, credits and per-field statistics")
+    @extend_schema(summary="A job's status, progress, credits and per-field statistics",
+                   responses={200: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT})
     def get(self, request, job_id):
         return Response(job_status_document(job_for_user(user=request.user, job_id=job_id)))
 
@@ -38,7 +40,8 @@ class JobListApi(APIView):
         record_count = serializers.IntegerField(required=False, min_value=1)
         status = serializers.CharField(required=False)
 
-    @extend_schema(summary="The caller's jobs, newest first", parameters=[
+    @extend_schema(summary="The caller's jobs, newest first", operation_id="enrichment_status_list",
+                   responses={200: OpenApiTypes.OBJECT}, parameters=[
         OpenApiParameter("created_after", str), OpenApiParameter("created_before", str),
         OpenApiParameter("record_count", int), OpenApiParameter("status", str),
         OpenApiParameter("page", int), OpenApiParameter("page_size", int)])
@@ -57,7 +60,8 @@ class JobResultsApi(APIView):
         "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx", rows_as_xlsx),
     }
 
-    @extend_schema(summary="Result rows in input order (JSON pages, or ?format=csv / ?format=xlsx)", parameters=[
+    @extend_schema(summary="Result rows in input order (JSON pages, or ?format=csv / ?format=xlsx)",
+                   responses={200: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT}, parameters=[
         OpenApiParameter("format", str, enum=["json", "csv", "xlsx"]), OpenApiParameter("page", int),
         OpenApiParameter("page_size", int)])
     def get(self, request, job_id):
