@@ -102,3 +102,19 @@ def bob(make_user):
 @pytest.fixture
 def api_client(make_client, alice) -> APIClient:
     return make_client(alice)
+
+
+@pytest.fixture
+def bq(settings):
+    """The BigQuery emulator's client on a dataset of this test's own (the test skips without the emulator)."""
+    import uuid
+
+    from sources import bigquery
+    from tests.emulators import bigquery_emulator_host
+
+    settings.BIGQUERY_EMULATOR_HOST = bigquery_emulator_host()
+    settings.BIGQUERY_DATASET = f"ecore_test_{uuid.uuid4().hex[:8]}"
+    client = bigquery.bigquery_client()
+    yield client
+    client.delete_dataset(f"{settings.BIGQUERY_PROJECT}.{settings.BIGQUERY_DATASET}", delete_contents=True,
+                          not_found_ok=True)

@@ -5,7 +5,6 @@ providers and ZeroBounce (the local provider server), and the still-in-company c
 submitted over HTTP and read back over HTTP. Skipped when the BigQuery emulator is not running.
 """
 
-import uuid
 from contextlib import closing
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -15,9 +14,8 @@ from django.core.cache import cache
 
 from enrichment.models import Job, JobRow
 from enrichment.tasks import run_enrichment_job
-from sources import bigquery, snowflake
+from sources import snowflake
 from sources.bigquery import CONTACT_COLUMNS, contact_record
-from tests.emulators import bigquery_emulator_host
 from tests.factories import make_company, make_person
 from tests.provider_server import ProviderServer, profile_page
 from tests.test_bigquery import run_command, write_csv
@@ -39,16 +37,6 @@ def _fresh_cache():
     cache.clear()
     yield
     cache.clear()
-
-
-@pytest.fixture
-def bq(settings):
-    settings.BIGQUERY_EMULATOR_HOST = bigquery_emulator_host()
-    settings.BIGQUERY_DATASET = f"ecore_test_{uuid.uuid4().hex[:8]}"
-    client = bigquery.bigquery_client()
-    yield client
-    client.delete_dataset(f"{settings.BIGQUERY_PROJECT}.{settings.BIGQUERY_DATASET}", delete_contents=True,
-                          not_found_ok=True)
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ Each test works in a dataset of its own, so parallel runs sharing one emulator n
 
 import csv
 import io
-import uuid
 from datetime import UTC, datetime
 
 import phonenumbers
@@ -18,7 +17,6 @@ from enrichment.pipeline.stages import BigQueryContactStage
 from enrichment.tasks import run_enrichment_job
 from sources import bigquery
 from sources.normalize import normalize_company_name
-from tests.emulators import bigquery_emulator_host
 from tests.factories import make_company, make_person
 
 pytestmark = pytest.mark.django_db
@@ -52,17 +50,6 @@ def run_command(**options) -> tuple[str, str]:
     out, err = io.StringIO(), io.StringIO()
     call_command("import_bigquery", stdout=out, stderr=err, **options)
     return out.getvalue(), err.getvalue()
-
-
-@pytest.fixture
-def bq(settings):
-    """The emulator's client, on a dataset of this test's own."""
-    settings.BIGQUERY_EMULATOR_HOST = bigquery_emulator_host()
-    settings.BIGQUERY_DATASET = f"ecore_test_{uuid.uuid4().hex[:8]}"
-    client = bigquery.bigquery_client()
-    yield client
-    client.delete_dataset(f"{settings.BIGQUERY_PROJECT}.{settings.BIGQUERY_DATASET}", delete_contents=True,
-                          not_found_ok=True)
 
 
 @pytest.fixture
