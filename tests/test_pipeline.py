@@ -349,3 +349,30 @@ def test_a_job_that_keeps_killing_its_worker_fails_and_refunds(api_client, alice
     assert status["status"] == "Failure" and "abandoned" in status["failure"]["reason"]
     assert wallet_balance(user=alice) == Decimal("1000")
     assert ledger_sum(user=alice) == wallet_balance(user=alice)
+
+
+def test_the_sweep_enqueues_again_jobs_whose_message_was_lost_or_whose_worker_died(
+        api_client, acme, queued_job_ids, redis_client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from enrichment.tasks import requeue_stale_jobs
+
+    body = {"type": "contact", "level": "standard", "fields_to_enrich": ["job_title"],
+            "data": [{"first_name": "Jane", "last_name": "Doe"}]}
+    lost, fresh, dead_worker, live_worker, paused = (submit(api_client, **body) for _ in range(5))
+    long_ago = timezone.now() - timedelta(hours=1)
+    Job.objects.filter(job_id__in=[lost, dead_worker, live_worker, paused]).update(queued_at=long_ago)
+    Job.objects.filter(job_id=dead_worker).update(status="DataCore Lookup", lease_owner="gone:1",
+                                                  lease_expires_at=long_ago)
+    Job.objects.filter(job_id=live_worker).update(status="DataCore Lookup", lease_owner="busy:1",
+                                                  lease_expires_at=timezone.now() + timedelta(minutes=5))
+    Job.objects.filter(job_id=paused).update(status="Paused")
+
+    assert requeue_stale_jobs() == 2
+    assert sorted(queued_job_ids()) == sorted([lost, dead_worker])
+    run_enrichment_job(lost)
+    run_enrichment_job(dead_worker)
+    assert status_of(api_client, lost)["status"] == status_of(api_client, dead_worker)["status"] == (
+        "Enrichment Completed")
