@@ -1,5 +1,6 @@
 from ecore.exceptions import format_credits
 from enrichment.models import TERMINAL_STATUSES, Job, JobRow, JobStatus, WebhookDelivery
+from pricing.services import credits_as_integer
 from wallet.selectors import job_credit_totals
 
 
@@ -28,7 +29,7 @@ def job_summary(job: Job) -> dict:
         "level": job.level,
         "record_count": job.record_count,
         "rows_processed": job.rows_processed,
-        "estimated_credits": int(round(job.estimated_credits)),
+        "estimated_credits": credits_as_integer(job.estimated_credits),
         "created_at": _iso(job.created_at),
         "finished_at": _iso(job.finished_at),
     }

@@ -10,7 +10,7 @@ and a wallet that can no longer pay by then gets a 402 and no data.
 
 import uuid
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from django.db.models import Case, IntegerField, Q, Value, When
 
@@ -31,7 +31,7 @@ from enrichment.pipeline.runner import StageLog, batch_enrich
 from enrichment.services import PricingNotConfigured
 from enrichment.validation import validate_allowed_fields
 from pricing.selectors import PriceMissing, price_of
-from pricing.services import estimate_credits
+from pricing.services import credits_as_integer, estimate_credits
 from sources import email_validation
 from sources.fields import ACCOUNT_FIELDS, CONTACT_FIELDS, PHONE_FIELDS
 from sources.matching import confidence_level, score_company
@@ -84,7 +84,7 @@ class CreditsBelowPrice(ApplicationError):
 
 
 def remaining_credits(balance: Decimal) -> int:
-    return int(balance.quantize(Decimal("1"), rounding=ROUND_HALF_UP))
+    return credits_as_integer(balance)
 
 
 # --- the shared machinery ------------------------------------------------------------------------

@@ -18,6 +18,11 @@ RATE_PRICE_NAMES = {
 }
 
 
+def credits_as_integer(value: Decimal) -> int:
+    """How credits are shown where the API promises an integer: rounded half up (4.5 → 5)."""
+    return int(Decimal(value).quantize(Decimal("1"), rounding=ROUND_HALF_UP))
+
+
 @dataclass(frozen=True)
 class Estimate:
     rate_category: str  # phone | email | account
@@ -32,7 +37,7 @@ class Estimate:
 
     @property
     def rounded_total(self) -> int:
-        return int(self.total.quantize(Decimal("1"), rounding=ROUND_HALF_UP))
+        return credits_as_integer(self.total)
 
 
 def rate_category_for(*, job_type: str, fields: list[str]) -> str:

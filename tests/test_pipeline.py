@@ -376,3 +376,12 @@ def test_the_sweep_enqueues_again_jobs_whose_message_was_lost_or_whose_worker_di
     run_enrichment_job(dead_worker)
     assert status_of(api_client, lost)["status"] == status_of(api_client, dead_worker)["status"] == (
         "Enrichment Completed")
+
+
+def test_the_status_list_rounds_credits_as_submit_does(api_client):
+    price_set(name="standard_email_cost", value=Decimal("1.5"))
+    response = api_client.post(SUBMIT, {"type": "contact", "level": "standard", "fields_to_enrich": ["contact_email"],
+                                        "data": [{"first_name": "A"}] * 3}, format="json")
+    assert response.json()["estimated_credits"] == 5  # 4.5, half up
+    listed = api_client.get("/api/v1/enrichment/status/").json()["results"][0]
+    assert listed["estimated_credits"] == 5
