@@ -1,4 +1,5 @@
 import logging
+import uuid
 from decimal import Decimal
 
 from django.conf import settings
@@ -102,8 +103,6 @@ def job_for_user(*, user, job_id) -> Job:
 
 
 def _is_uuid(value) -> bool:
-    import uuid
-
     try:
         uuid.UUID(str(value))
     except ValueError:

@@ -99,6 +99,18 @@ def _fill_from_same_person(job, row: WorkRow, person: dict, company: dict | None
     return _fill_from_person(job, row, person, company, source=source)
 
 
+def match_company(job, row: WorkRow, options: list[dict], *, source: str) -> bool:
+    """Matches the row to its best-scoring company among `options` when that score clears the threshold."""
+    scored = [(score_company(_query(row), company), company) for company in options]
+    if not scored:
+        return False
+    score, company = max(scored, key=lambda pair: pair[0].confidence)
+    if score.confidence < MATCH_THRESHOLD:
+        return False
+    apply_company_match(job, row, company, source=source, confidence=score.confidence)
+    return True
+
+
 def apply_company_match(job, row: WorkRow, company: dict, *, source: str, confidence: int) -> int:
     if company.get("opted_out"):
         row.withhold(COMPLIANCE_RESTRICTED)
@@ -139,12 +151,7 @@ class DataCoreStage(Stage):
         for row in rows:
             options = [by_domain[row.keys.domain]] if row.keys.domain in by_domain else []
             options += [c for c in by_name.get(row.keys.company, []) if c not in options]
-            scored = sorted(((score_company(_query(row), c), c) for c in options),
-                            key=lambda pair: pair[0].confidence, reverse=True)
-            if scored and scored[0][0].confidence >= MATCH_THRESHOLD:
-                score, company = scored[0]
-                apply_company_match(job, row, company, source=datacore.SOURCE, confidence=score.confidence)
-                filled_rows += 1
+            filled_rows += match_company(job, row, options, source=datacore.SOURCE)
         return StageResult(filled_rows, datacore.SOURCE)
 
 
@@ -266,12 +273,8 @@ class CompanyNameSearchStage(Stage):
         hits = backend.search_many([row.keys.company for row in pending])
         filled_rows = 0
         for row in pending:
-            scored = sorted(((score_company(_query(row), company), company) for company, _ in hits.get(row.keys.company, [])),
-                            key=lambda pair: pair[0].confidence, reverse=True)
-            if scored and scored[0][0].confidence >= MATCH_THRESHOLD:
-                score, company = scored[0]
-                apply_company_match(job, row, company, source=backend.source, confidence=score.confidence)
-                filled_rows += 1
+            options = [company for company, _ in hits.get(row.keys.company, [])]
+            filled_rows += match_company(job, row, options, source=backend.source)
         return StageResult(filled_rows, backend.source, backend.note)
 
 
