@@ -97,3 +97,54 @@ def test_concurrent_deductions_from_separate_connections_never_overdraw(make_use
     assert outcomes.count("ok") == 7  # 7 × 7 = 49 ≤ 50 < 56
     assert wallet_balance(user=user) == Decimal("1")
     assert ledger_sum(user=user) == Decimal("1")
+
+
+def test_a_first_top_up_opens_the_wallet_and_a_deduction_without_one_is_refused(make_user):
+    user = make_user("new")
+    with pytest.raises(InsufficientCredits) as caught:
+        wallet_deduct(user=user, amount=Decimal("1"), reference="before-any-topup")
+    assert caught.value.body == {"error": "You require 1 credits, but only 0 are available."}
+    entry = wallet_topup(user=user, amount=Decimal("4.5"), note="first")
+    assert (entry.kind, entry.balance_after) == ("topup", Decimal("4.5"))
+    assert LedgerEntry.objects.get(pk=entry.pk).note == "first"
+    assert wallet_balance(user=user) == ledger_sum(user=user) == Decimal("4.5")
+
+
+def test_a_retried_deduction_returns_its_entry_even_once_the_balance_is_too_low(make_user):
+    user = make_user("w", credits=10)
+    first = wallet_deduct(user=user, amount=Decimal("8"), reference="job:y:submit")
+    again = wallet_deduct(user=user, amount=Decimal("8"), reference="job:y:submit")
+    assert again.pk == first.pk
+    assert wallet_balance(user=user) == ledger_sum(user=user) == Decimal("2")
+
+
+def test_a_repeated_reference_inside_a_callers_transaction_leaves_it_usable(make_user):
+    user = make_user("w", credits=10)
+    with transaction.atomic():
+        wallet_refund(user=user, amount=Decimal("1"), reference="job:z:row:1:not_found")
+        wallet_refund(user=user, amount=Decimal("1"), reference="job:z:row:1:not_found")
+        wallet_deduct(user=user, amount=Decimal("5"), reference="job:z:more")
+    assert wallet_balance(user=user) == ledger_sum(user=user) == Decimal("6")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_movement_sent_from_separate_connections_at_once_is_applied_once(make_user):
+    user = make_user("twice", credits=50)
+    entry_ids = []
+    barrier = threading.Barrier(8)
+
+    def refund():
+        barrier.wait()
+        try:
+            entry_ids.append(wallet_refund(user=user, amount=Decimal("3"), reference="job:w:row:7:not_found").pk)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=refund) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(entry_ids) == 8 and len(set(entry_ids)) == 1
+    assert wallet_balance(user=user) == ledger_sum(user=user) == Decimal("53")

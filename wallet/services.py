@@ -1,6 +1,8 @@
+from contextlib import nullcontext
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 
 from ecore.exceptions import InsufficientCredits
 from wallet.models import LedgerEntry, Wallet
@@ -16,27 +18,74 @@ def _wallet_locked(user) -> Wallet:
     return Wallet.objects.select_for_update().get(user=user)
 
 
-@transaction.atomic
+# One statement moves the balance and writes its ledger row: the UPDATE takes the wallet's row
+# lock, its WHERE refuses a balance that would go negative, and the INSERT only happens when the
+# UPDATE did, so the two cannot part. No read-then-write, and one round trip instead of six.
+LEDGER_MOVE_SQL = f"""
+WITH moved AS (
+    UPDATE {Wallet._meta.db_table} SET balance = balance + %(amount)s, updated_at = %(now)s
+    WHERE user_id = %(user_id)s AND balance + %(amount)s >= 0
+    RETURNING id, balance
+)
+INSERT INTO {LedgerEntry._meta.db_table}
+    (wallet_id, kind, amount, balance_after, job_id, reference, note, created_by_id, created_at)
+SELECT id, %(kind)s, %(amount)s, balance, %(job_id)s, %(reference)s, %(note)s, %(created_by_id)s, %(now)s
+FROM moved
+RETURNING id, wallet_id, balance_after
+"""
+
+
+def _ledger_move(*, user, amount: Decimal, kind: str, job, reference: str, note: str,
+                 created_by) -> LedgerEntry | None:
+    """The movement applied, or None when the wallet does not exist or cannot pay it."""
+    values = {"amount": amount, "now": timezone.now(), "user_id": user.pk, "kind": kind,
+              "job_id": job.pk if job is not None else None, "reference": reference, "note": note,
+              "created_by_id": created_by.pk if created_by is not None else None}
+    # Alone, the statement is its own transaction; inside a caller's, a savepoint keeps a refused
+    # reference from aborting it.
+    with transaction.atomic() if connection.in_atomic_block else nullcontext():
+        with connection.cursor() as cursor:
+            cursor.execute(LEDGER_MOVE_SQL, values)
+            row = cursor.fetchone()
+    if row is None:
+        return None
+    entry_id, wallet_id, balance_after = row
+    entry = LedgerEntry(id=entry_id, wallet_id=wallet_id, kind=kind, amount=amount, balance_after=balance_after,
+                        job=job, reference=reference, note=note, created_by=created_by, created_at=values["now"])
+    entry._state.adding = False
+    return entry
+
+
+def _ledger_entry_with_reference(reference: str) -> LedgerEntry | None:
+    return LedgerEntry.objects.filter(reference=reference).first() if reference else None
+
+
 def _ledger_apply(*, user, amount: Decimal, kind: str, job=None, reference: str = "", note: str = "",
                   created_by=None) -> LedgerEntry:
-    """Moves `amount` (signed) in or out of the user's wallet under a row lock, with its ledger row.
+    """Moves `amount` (signed) in or out of the user's wallet under its row lock, with its ledger row.
 
     A movement whose `reference` is already on the ledger is not applied again: the existing
     entry is returned, so retried refunds and redelivered tasks cannot pay or charge twice.
     """
     amount = Decimal(amount)
-    wallet = _wallet_locked(user)
-    if reference:
-        existing = LedgerEntry.objects.filter(reference=reference).first()
-        if existing is not None:
-            return existing
-    new_balance = wallet.balance + amount
-    if new_balance < 0:
-        raise InsufficientCredits(required=-amount, available=wallet.balance)
-    wallet.balance = new_balance
-    wallet.save(update_fields=["balance", "updated_at"])
-    return LedgerEntry.objects.create(wallet=wallet, kind=kind, amount=amount, balance_after=new_balance,
-                                      job=job, reference=reference, note=note, created_by=created_by)
+    try:
+        entry = _ledger_move(user=user, amount=amount, kind=kind, job=job, reference=reference, note=note,
+                             created_by=created_by)
+    except IntegrityError:
+        existing = _ledger_entry_with_reference(reference)
+        if existing is None:
+            raise
+        return existing
+    if entry is not None:
+        return entry
+    existing = _ledger_entry_with_reference(reference)
+    if existing is not None:
+        return existing
+    wallet, created = Wallet.objects.get_or_create(user=user)
+    if created:
+        return _ledger_apply(user=user, amount=amount, kind=kind, job=job, reference=reference, note=note,
+                             created_by=created_by)
+    raise InsufficientCredits(required=-amount, available=wallet.balance)
 
 
 def wallet_deduct(*, user, amount: Decimal, job=None, reference: str, note: str = "") -> LedgerEntry:
