@@ -37,7 +37,6 @@ from sources.fields import ACCOUNT_FIELDS, CONTACT_FIELDS, PHONE_FIELDS
 from sources.matching import confidence_level, score_company
 from sources.models import Company
 from sources.normalize import normalize_domain, normalize_phone
-from wallet.selectors import wallet_balance
 from wallet.services import wallet_deduct
 
 CONTACT_LOOKUP_INPUT_ERROR = (
@@ -114,15 +113,16 @@ class Settlement:
         return remaining_credits(self.balance)
 
 
-def lookup_settle(*, job_like: Job, row: WorkRow, outputs: list[dict], note: str) -> Settlement:
+def lookup_settle(*, job_like: Job, row: WorkRow, outputs: list[dict], note: str, balance: Decimal) -> Settlement:
     """Charges what the row keeps of its price (nothing unless it delivered), under the wallet lock.
 
+    `balance` is the wallet's as the request arrived, what a lookup that charges nothing reports.
     Raises `InsufficientCredits` when the wallet cannot pay it any more.
     """
     charge, refund_due, _ = row_settlement(job_like, row, outputs)
     amount = charge - refund_due
     if amount <= 0:
-        return Settlement(charged=Decimal("0"), balance=wallet_balance(user=job_like.user))
+        return Settlement(charged=Decimal("0"), balance=balance)
     entry = wallet_deduct(user=job_like.user, amount=amount, reference=f"single:{uuid.uuid4()}", note=note)
     return Settlement(charged=amount, balance=entry.balance_after)
 
@@ -178,10 +178,10 @@ class ContactLookup:
         return bool(self.results)
 
 
-def _contact_lookup(*, user, record: dict, min_confidence: int | None, price_name: str, rate_category: str,
+def _contact_lookup(*, user, balance: Decimal, record: dict, min_confidence: int | None, price_name: str, rate_category: str,
                     fields: list[str], note: str, verify_email: bool = False) -> tuple[dict, Settlement, email_validation.EmailVerdict | None]:
     price = _price(price_name)
-    if wallet_balance(user=user) < price:
+    if balance < price:
         raise CreditsBelowPrice()
     job_like = lookup_job(user=user, job_type=Job.Type.CONTACT, fields=fields, rate_category=rate_category,
                           per_row_rate=price, min_confidence=min_confidence)
@@ -189,7 +189,7 @@ def _contact_lookup(*, user, record: dict, min_confidence: int | None, price_nam
     verdict = _email_verify(row) if verify_email else None
     outputs = output_rows(job_like, row)
     try:
-        settlement = lookup_settle(job_like=job_like, row=row, outputs=outputs, note=note)
+        settlement = lookup_settle(job_like=job_like, row=row, outputs=outputs, note=note, balance=balance)
     except InsufficientCredits:
         raise CreditsBelowPrice() from None
     return outputs[0], settlement, verdict
@@ -208,12 +208,13 @@ def _email_verify(row: WorkRow) -> email_validation.EmailVerdict | None:
     return verdict
 
 
-def phone_lookup(*, user, record: dict, min_confidence: int | None = None) -> ContactLookup:
+def phone_lookup(*, user, balance: Decimal, record: dict, min_confidence: int | None = None) -> ContactLookup:
     """A phone (mobile, else direct) for the person, with their email as a free bonus; paid only when found.
 
-    A match below `min_confidence` is withheld, so it is not found and free.
+    `balance` is the wallet's as the request arrived. A match below `min_confidence` is withheld,
+    so it is not found and free.
     """
-    output, settlement, _ = _contact_lookup(user=user, record=record, min_confidence=min_confidence,
+    output, settlement, _ = _contact_lookup(user=user, balance=balance, record=record, min_confidence=min_confidence,
                                             price_name="single_phone_cost",
                                             rate_category="phone", fields=PHONE_LOOKUP_FIELDS,
                                             note="single phone enrichment")
@@ -226,12 +227,13 @@ def phone_lookup(*, user, record: dict, min_confidence: int | None = None) -> Co
     return ContactLookup(results=results, remaining_credits=settlement.remaining_credits)
 
 
-def email_lookup(*, user, record: dict, min_confidence: int | None = None) -> ContactLookup:
+def email_lookup(*, user, balance: Decimal, record: dict, min_confidence: int | None = None) -> ContactLookup:
     """A deliverable email for the person, with the validator's verdict; paid only when found.
 
-    A match below `min_confidence` is withheld, so it is not found and free.
+    `balance` is the wallet's as the request arrived. A match below `min_confidence` is withheld,
+    so it is not found and free.
     """
-    output, settlement, verdict = _contact_lookup(user=user, record=record, min_confidence=min_confidence,
+    output, settlement, verdict = _contact_lookup(user=user, balance=balance, record=record, min_confidence=min_confidence,
                                                   price_name="single_email_cost",
                                                   rate_category="email", fields=EMAIL_LOOKUP_FIELDS,
                                                   note="single email enrichment", verify_email=True)
@@ -319,14 +321,16 @@ class PersonCompanyResult:
     remaining_credits: int
 
 
-def person_company_enrich(*, user, request: PersonCompanyRequest) -> PersonCompanyResult:
-    """The person and their company (or the company alone), priced and settled like a one-row job."""
+def person_company_enrich(*, user, balance: Decimal, request: PersonCompanyRequest) -> PersonCompanyResult:
+    """The person and their company (or the company alone), priced and settled like a one-row job.
+
+    `balance` is the wallet's as the request arrived.
+    """
     try:
         estimate = estimate_credits(job_type=request.job_type, level=Job.Level.STANDARD, fields=request.fields,
                                     criteria_limit=None, row_count=1)
     except PriceMissing as exc:
         raise PricingNotConfigured(str(exc)) from None
-    balance = wallet_balance(user=user)
     if balance < estimate.total:
         raise InsufficientCredits(required=estimate.total, available=balance)
     job_like = lookup_job(user=user, job_type=request.job_type, fields=request.fields,
@@ -338,7 +342,7 @@ def person_company_enrich(*, user, request: PersonCompanyRequest) -> PersonCompa
                                                              output=outputs[0])
     family_tree = company_family_tree(company=company)
     settlement = lookup_settle(job_like=job_like, row=row, outputs=outputs,
-                               note=f"single {request.job_type} enrichment")
+                               note=f"single {request.job_type} enrichment", balance=balance)
 
     values = {**{name: outputs[0][name] for name in request.fields if name in CONTACT_FIELDS}, **company_values}
     status = enrichment_status_of(values, request.fields)

@@ -19,7 +19,6 @@ from enrichment.single import (
 )
 from enrichment.validation import FieldNamesField
 from tokens.ratelimit import RateLimitDecision, RateLimitExceeded, rate_limit_hit
-from wallet.selectors import wallet_balance
 
 SEED_001_AUTH_ERROR_BODIES = {INVALID_TOKEN: {"detail": "Invalid token."}, INACTIVE_USER: {"detail": "Invalid token."}}
 
@@ -65,7 +64,7 @@ class SingleRecordApi(APIView):
                 response[name] = value
             known = response.data.get("remaining_credits") if isinstance(response.data, dict) else None
             response["X-Remaining-Credits"] = str(
-                known if known is not None else remaining_credits(wallet_balance(user=request.user)))
+                known if known is not None else remaining_credits(request.auth.owner_balance))
         return response
 
 
@@ -90,7 +89,8 @@ class PhoneEnrichmentApi(SingleRecordApi):
     )
     def post(self, request):
         record = contact_lookup_record(request.data)
-        lookup = phone_lookup(user=request.user, record=record, min_confidence=lookup_min_confidence(request.data))
+        lookup = phone_lookup(user=request.user, balance=request.auth.owner_balance, record=record,
+                              min_confidence=lookup_min_confidence(request.data))
         return Response(_contact_lookup_body(lookup, not_found_message="Phone not found"))
 
 
@@ -105,7 +105,8 @@ class EmailEnrichmentApi(SingleRecordApi):
     )
     def post(self, request):
         record = contact_lookup_record(request.data)
-        lookup = email_lookup(user=request.user, record=record, min_confidence=lookup_min_confidence(request.data))
+        lookup = email_lookup(user=request.user, balance=request.auth.owner_balance, record=record,
+                              min_confidence=lookup_min_confidence(request.data))
         return Response(_contact_lookup_body(lookup, not_found_message="Email not found"))
 
 
@@ -173,7 +174,7 @@ class PersonCompanyEnrichmentApi(SingleRecordApi):
         lookup = person_company_request(person=valid.get("person"), company=valid.get("company"),
                                         fields_to_enrich=valid.get("fields_to_enrich"),
                                         min_confidence=valid.get("min_confidence"))
-        result = person_company_enrich(user=request.user, request=lookup)
+        result = person_company_enrich(user=request.user, balance=request.auth.owner_balance, request=lookup)
         return Response({
             "status": "success" if result.found else "not_found",
             "external_id": valid.get("external_id"),

@@ -16,7 +16,6 @@ from django.conf import settings
 
 from ecore.exceptions import ApplicationError
 from pricing.models import SubscriptionPlan
-from pricing.selectors import plan_for_user
 from tokens.models import ApiToken
 
 PERIOD_MICROSECONDS = 1_000_000
@@ -83,11 +82,13 @@ def _gcra():
 
 
 def rate_limit_for_token(*, token: ApiToken) -> int:
-    """Requests per second: the token's own limit, else its owner's plan's, else the default."""
+    """Requests per second: the token's own limit, else its owner's plan's, else the default.
+
+    `token` is as authenticated (`api_token_find`), which loaded its plan's limit.
+    """
     if token.rate_limit_per_second is not None:
         return token.rate_limit_per_second
-    plan = plan_for_user(user=token.user)
-    return plan.rate_limit_per_second if plan else DEFAULT_LIMIT_PER_SECOND
+    return token.plan_rate_limit if token.plan_rate_limit is not None else DEFAULT_LIMIT_PER_SECOND
 
 
 def rate_limit_hit(*, token: ApiToken) -> RateLimitDecision:

@@ -3,13 +3,16 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.utils import timezone
 
 from ecore.exceptions import ApplicationError
+from pricing.models import Subscription, SubscriptionPlan
 from tokens.models import ApiToken, TestTokenUsage
+from wallet.models import Wallet
 
 TOKEN_PREFIXES = {ApiToken.Kind.LIVE: "eck_live_", ApiToken.Kind.TEST: "eck_test_"}
 LOOKUP_KEY_LENGTH = 12
@@ -53,15 +56,50 @@ def api_token_revoke(*, token: ApiToken) -> None:
     ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
 
 
+def _columns(model, alias: str) -> list[str]:
+    return [f"{alias}.{field.column}" for field in model._meta.concrete_fields]
+
+
+def _token_query() -> str:
+    user_model = get_user_model()
+    return f"""
+        SELECT {", ".join(_columns(ApiToken, "t") + _columns(user_model, "u"))},
+            (SELECT p.rate_limit_per_second
+             FROM {Subscription._meta.db_table} s JOIN {SubscriptionPlan._meta.db_table} p ON p.id = s.plan_id
+             WHERE s.user_id = t.user_id AND s.is_active AND (s.ends_at IS NULL OR s.ends_at >= now())
+             LIMIT 1),
+            (SELECT w.balance FROM {Wallet._meta.db_table} w WHERE w.user_id = t.user_id)
+        FROM {ApiToken._meta.db_table} t JOIN {user_model._meta.db_table} u ON u.id = t.user_id
+        WHERE t.lookup_key = %s AND t.kind = %s
+    """
+
+
 def api_token_find(plaintext: str) -> ApiToken | None:
-    """The usable token whose digest matches `plaintext`, or None."""
+    """The usable token whose digest matches `plaintext`, or None.
+
+    Every authenticated request needs the token, its user, the user's plan rate limit and wallet
+    balance, so one query loads them all: `token.plan_rate_limit` (None without a plan) and
+    `token.owner_balance` (0 without a wallet) are as they stood when the request arrived.
+    """
     kind = next((kind for kind, prefix in TOKEN_PREFIXES.items() if plaintext.startswith(prefix)), None)
     if kind is None:
         return None
     prefix = TOKEN_PREFIXES[kind]
     lookup_key = plaintext[len(prefix):len(prefix) + LOOKUP_KEY_LENGTH]
-    token = ApiToken.objects.select_related("user").filter(lookup_key=lookup_key, kind=kind).first()
-    if token is None or not hmac.compare_digest(token.digest, _digest(plaintext)):
+    with connection.cursor() as cursor:
+        cursor.execute(_token_query(), [lookup_key, kind])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    token_fields = [field.attname for field in ApiToken._meta.concrete_fields]
+    user_model = get_user_model()
+    user_fields = [field.attname for field in user_model._meta.concrete_fields]
+    token = ApiToken.from_db(connection.alias, token_fields, row[:len(token_fields)])
+    token.user = user_model.from_db(connection.alias, user_fields,
+                                    row[len(token_fields):len(token_fields) + len(user_fields)])
+    token.plan_rate_limit, balance = row[-2:]
+    token.owner_balance = balance if balance is not None else Decimal("0")
+    if not hmac.compare_digest(token.digest, _digest(plaintext)):
         return None
     return token if token.is_usable else None
 
