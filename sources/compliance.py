@@ -1,9 +1,8 @@
 """The suppression list: people (email, LinkedIn URL) and domains no endpoint or job may return."""
 
-from django.db.models import Q
-
 from sources.models import Suppression
 from sources.normalize import normalize_domain, normalize_email, normalize_linkedin_url
+from sources.sql import select_dicts
 
 NORMALIZERS = {
     Suppression.Kind.EMAIL: normalize_email,
@@ -27,10 +26,12 @@ def suppressed(*, emails=(), linkedins=(), domains=()) -> set[tuple[str, str]]:
         for kind, values in ((Suppression.Kind.EMAIL, emails), (Suppression.Kind.LINKEDIN, linkedins),
                              (Suppression.Kind.DOMAIN, domains))
     }
-    condition = Q()
+    conditions, params = [], []
     for kind, values in wanted.items():
         if values:
-            condition |= Q(kind=kind, value__in=sorted(values))
-    if not condition:
+            conditions.append("(kind = %s AND value = ANY(%s))")
+            params.extend([kind, sorted(values)])
+    if not conditions:
         return set()
-    return set(Suppression.objects.filter(condition).values_list("kind", "value"))
+    rows = select_dicts(f"SELECT kind, value FROM {Suppression._meta.db_table} WHERE {' OR '.join(conditions)}", params)
+    return {(row["kind"], row["value"]) for row in rows}

@@ -1,10 +1,10 @@
 """Batch lookups against DataCore: one query per call, whatever the number of rows asked about."""
 
 from django.db import connection
-from django.db.models import Q
 
 from sources.fields import ACCOUNT_FIELDS, CONTACT_FIELDS
 from sources.models import Company, Person
+from sources.sql import any_of, select_dicts
 
 SOURCE = "datacore"
 PERSON_KEY_COLUMNS = ("id", "company_id", "first_norm", "last_norm", "email_norm", "linkedin_norm",
@@ -15,6 +15,14 @@ PERSON_COLUMNS = (*PERSON_KEY_COLUMNS, *[name for name in CONTACT_FIELDS])
 COMPANY_COLUMNS = (*COMPANY_KEY_COLUMNS, *ACCOUNT_FIELDS)
 
 
+PEOPLE_SELECT = (
+    f"SELECT {', '.join(f'p.{name}' for name in PERSON_COLUMNS)}, "
+    f"{', '.join(f'c.{name} AS company__{name}' for name in COMPANY_COLUMNS)} "
+    f"FROM {Person._meta.db_table} p LEFT JOIN {Company._meta.db_table} c ON c.id = p.company_id"
+)
+COMPANIES_SELECT = f"SELECT {', '.join(COMPANY_COLUMNS)} FROM {Company._meta.db_table}"
+
+
 def _split_person_and_company(row: dict) -> tuple[dict, dict | None]:
     person = {name: row[name] for name in PERSON_COLUMNS}
     if row["company_id"] is None:
@@ -22,41 +30,46 @@ def _split_person_and_company(row: dict) -> tuple[dict, dict | None]:
     return person, {name: row[f"company__{name}"] for name in COMPANY_COLUMNS}
 
 
+def _pair_condition(first_column: str, first_values, second_column: str, second_values) -> tuple[str, list]:
+    return f"({first_column} = ANY(%s) AND {second_column} = ANY(%s))", [sorted(first_values), sorted(second_values)]
+
+
 def people_for_keys(*, emails=(), linkedins=(), first_names=(), last_names=(), domains=(),
                     company_names=()) -> list[tuple[dict, dict | None]]:
     """Every person who could be one of the rows: by email, LinkedIn URL, or first or last name at a company."""
-    condition = Q()
+    conditions, params = [], []
     if emails:
-        condition |= Q(email_norm__in=list(emails))
+        any_of("p.email_norm", emails, conditions, params)
     if linkedins:
-        condition |= Q(linkedin_norm__in=list(linkedins))
-    if last_names and domains:
-        condition |= Q(last_norm__in=list(last_names), company_domain_norm__in=list(domains))
-    if last_names and company_names:
-        condition |= Q(last_norm__in=list(last_names), company_name_norm__in=list(company_names))
-    if first_names and domains:
-        condition |= Q(first_norm__in=list(first_names), company_domain_norm__in=list(domains))
-    if first_names and company_names:
-        condition |= Q(first_norm__in=list(first_names), company_name_norm__in=list(company_names))
-    if not condition:
+        any_of("p.linkedin_norm", linkedins, conditions, params)
+    for names_column, names in (("p.last_norm", last_names), ("p.first_norm", first_names)):
+        for company_column, companies in (("p.company_domain_norm", domains), ("p.company_name_norm", company_names)):
+            if names and companies:
+                condition, values = _pair_condition(names_column, names, company_column, companies)
+                conditions.append(condition)
+                params.extend(values)
+    if not conditions:
         return []
-    columns = (*PERSON_COLUMNS, *[f"company__{name}" for name in COMPANY_COLUMNS])
-    return [_split_person_and_company(row) for row in Person.objects.filter(condition).values(*columns)]
+    rows = select_dicts(f"{PEOPLE_SELECT} WHERE {' OR '.join(conditions)}", params)
+    return [_split_person_and_company(row) for row in rows]
 
 
 def companies_for_keys(*, domains=(), names=()) -> list[dict]:
-    condition = Q()
+    conditions, params = [], []
     if domains:
-        condition |= Q(domain_norm__in=list(domains))
+        any_of("domain_norm", domains, conditions, params)
     if names:
-        condition |= Q(name_norm__in=list(names))
-    if not condition:
+        any_of("name_norm", names, conditions, params)
+    if not conditions:
         return []
-    return list(Company.objects.filter(condition).values(*COMPANY_COLUMNS))
+    return select_dicts(f"{COMPANIES_SELECT} WHERE {' OR '.join(conditions)}", params)
 
 
 def companies_by_ids(ids) -> dict[int, dict]:
-    return {row["id"]: row for row in Company.objects.filter(id__in=list(ids)).values(*COMPANY_COLUMNS)}
+    ids = set(ids)
+    if not ids:
+        return {}
+    return {row["id"]: row for row in select_dicts(f"{COMPANIES_SELECT} WHERE id = ANY(%s)", [sorted(ids)])}
 
 
 def companies_similar_to(names: list[str], *, per_name: int = 3, min_similarity: float = 0.4) -> dict[str, list[tuple[dict, float]]]:
@@ -106,21 +119,18 @@ def contacts_for_companies(company_ids, *, limit: int, job_levels=(), job_functi
         filters.append("(p.job_title ILIKE ANY(%s) OR p.job_function ILIKE ANY(%s) OR p.job_level ILIKE ANY(%s))")
         params.extend([patterns, patterns, patterns])
     columns = ", ".join(f"p.{name}" for name in PERSON_COLUMNS)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            SELECT * FROM (
-                SELECT {columns}, ROW_NUMBER() OVER (
-                    PARTITION BY p.company_id ORDER BY p.last_seen_at DESC NULLS LAST, p.id) AS rank
-                FROM {Person._meta.db_table} p
-                WHERE {" AND ".join(filters)}
-            ) ranked WHERE rank <= %s ORDER BY company_id, rank
-            """,
-            [*params, limit],
-        )
-        names = [column.name for column in cursor.description]
-        by_company: dict[int, list[dict]] = {}
-        for values in cursor.fetchall():
-            person = dict(zip(names, values, strict=True))
-            by_company.setdefault(person["company_id"], []).append(person)
+    people = select_dicts(
+        f"""
+        SELECT * FROM (
+            SELECT {columns}, ROW_NUMBER() OVER (
+                PARTITION BY p.company_id ORDER BY p.last_seen_at DESC NULLS LAST, p.id) AS rank
+            FROM {Person._meta.db_table} p
+            WHERE {" AND ".join(filters)}
+        ) ranked WHERE rank <= %s ORDER BY company_id, rank
+        """,
+        [*params, limit],
+    )
+    by_company: dict[int, list[dict]] = {}
+    for person in people:
+        by_company.setdefault(person["company_id"], []).append(person)
     return by_company

@@ -43,6 +43,7 @@ from sources.normalize import (
     normalize_person_name,
     split_full_name,
 )
+from sources.sql import select_dicts
 
 SOURCE = "scraped_linkedin"
 INPUT_COLUMNS = ("contact_linkedin_url", "first_name", "last_name", "full_name", "job_title", "company_name",
@@ -264,7 +265,8 @@ def snapshots_by_linkedin(linkedins) -> dict[str, dict]:
     linkedins = sorted({linkedin for linkedin in linkedins if linkedin})
     if not linkedins:
         return {}
-    found = LinkedInSnapshot.objects.filter(linkedin_norm__in=linkedins).values(*SNAPSHOT_COLUMNS)
+    found = select_dicts(f"SELECT {', '.join(SNAPSHOT_COLUMNS)} FROM {LinkedInSnapshot._meta.db_table} "
+                         f"WHERE linkedin_norm = ANY(%s)", [linkedins])
     return {snapshot["linkedin_norm"]: snapshot for snapshot in found}
 
 
