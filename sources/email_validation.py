@@ -95,27 +95,31 @@ class MxChecker:
         return MxStatus.NO_MAIL if exchanges == {"."} else MxStatus.ACCEPTS_MAIL
 
     def _resolver_is_truthful(self, resolver, deadline: float) -> bool:
-        key = self._cache_key("<canary>")
-        trusted = cache.get(key)
-        if trusted is None:
-            trusted = self._lookup(resolver, RESOLVER_CANARY_DOMAIN, deadline) is MxStatus.ACCEPTS_MAIL
-            cache.set(key, trusted, timeout=MX_UNKNOWN_CACHE_SECONDS)
+        trusted = self._lookup(resolver, RESOLVER_CANARY_DOMAIN, deadline) is MxStatus.ACCEPTS_MAIL
+        cache.set(self._canary_key, trusted, timeout=MX_UNKNOWN_CACHE_SECONDS)
         return trusted
+
+    @property
+    def _canary_key(self) -> str:
+        return self._cache_key("<canary>")
 
     def check_many(self, domains: Iterable[str]) -> dict[str, MxStatus]:
         domains = sorted({domain for domain in domains if domain})
-        cached = cache.get_many([self._cache_key(domain) for domain in domains])
+        # The resolver's last verdict comes with the domains' in one round trip.
+        cached = cache.get_many([self._canary_key, *(self._cache_key(domain) for domain in domains)])
         statuses = {domain: MxStatus(cached[self._cache_key(domain)]) for domain in domains
                     if self._cache_key(domain) in cached}
         pending = [domain for domain in domains if domain not in statuses]
         if not pending:
             return statuses
+        if cached.get(self._canary_key) is False:
+            return statuses | dict.fromkeys(pending, MxStatus.UNKNOWN)
         deadline = time.monotonic() + self.seconds_per_batch
         try:
             resolver = self._resolver()
         except dns.exception.DNSException:
             return statuses | dict.fromkeys(pending, MxStatus.UNKNOWN)
-        if not self._resolver_is_truthful(resolver, deadline):
+        if cached.get(self._canary_key) is None and not self._resolver_is_truthful(resolver, deadline):
             return statuses | dict.fromkeys(pending, MxStatus.UNKNOWN)
         with ThreadPoolExecutor(max_workers=min(8, len(pending)), thread_name_prefix="mx") as pool:
             found = dict(zip(pending, pool.map(lambda domain: self._lookup(resolver, domain, deadline), pending),

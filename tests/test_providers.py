@@ -361,6 +361,20 @@ def test_mx_lookups_count_as_unknown_fast_when_dns_cannot_be_trusted():
     assert time.monotonic() - started < 1.5
 
 
+def test_a_resolver_found_lying_is_not_asked_again_while_that_verdict_is_cached(monkeypatch):
+    checker = MxChecker(seconds_per_batch=1.0)
+    cache.delete(checker._canary_key)
+    resolvers_built = []
+    build = MxChecker._resolver
+    monkeypatch.setattr(MxChecker, "_resolver", lambda self: resolvers_built.append(1) or build(self))
+
+    first = checker.check_many(["first-batch.com"])
+    second = checker.check_many(["second-batch.com", "third-batch.com"])
+
+    assert set(first.values()) == set(second.values()) == {MxStatus.UNKNOWN}
+    assert len(resolvers_built) == 1
+
+
 class FakeDns:
     """A UDP DNS server on 127.0.0.1 answering MX queries from a table; NXDOMAIN for the rest."""
 
