@@ -70,6 +70,11 @@ TEMPLATES = [
 
 DATABASES = {"default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/ecore")}
 DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
+# Parameters bound by the server, and statements prepared once per connection after their fifth
+# use: the lookups every request runs are planned once instead of every time (about half of
+# PostgreSQL's CPU for a single-record lookup). PREPARED_STATEMENTS=false behind a transaction-mode pooler.
+if env.bool("PREPARED_STATEMENTS", default=True):
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"server_side_binding": True, "prepare_threshold": 5})
 DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default="test_" + DATABASES["default"]["NAME"])}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
