@@ -12,8 +12,6 @@ import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Case, IntegerField, Q, Value, When
-
 from ecore.exceptions import ApplicationError, InsufficientCredits, ValidationFailed
 from enrichment.credits import row_settlement
 from enrichment.models import Job
@@ -37,6 +35,7 @@ from sources.fields import ACCOUNT_FIELDS, CONTACT_FIELDS, PHONE_FIELDS
 from sources.matching import confidence_level, score_company
 from sources.models import Company
 from sources.normalize import normalize_domain, normalize_phone
+from sources.sql import select_dicts
 from wallet.services import wallet_deduct
 
 CONTACT_LOOKUP_INPUT_ERROR = (
@@ -397,19 +396,21 @@ def _person_block(request: PersonCompanyRequest, row: WorkRow, output: dict) -> 
     return block
 
 
+FAMILY_TREE_SQL = f"""
+    SELECT id, {", ".join(FAMILY_TREE_FIELDS)} FROM {Company._meta.db_table}
+    WHERE NOT opted_out AND id <> %(id)s AND (parent_id = %(id)s OR id IS NOT DISTINCT FROM %(parent_id)s)
+    ORDER BY id IS NOT DISTINCT FROM %(parent_id)s DESC, company_name, id
+    LIMIT %(limit)s
+"""
+
+
 def company_family_tree(*, company: dict | None) -> dict:
     """The company's parent and subsidiaries in DataCore, in one query; opted-out companies are left out."""
     if company is None or company.get("id") is None:
         return {"parent": None, "subsidiaries": []}
     parent_id = company.get("parent_id")
-    relatives = Company.objects.filter(opted_out=False).exclude(id=company["id"])
-    if parent_id:
-        relatives = relatives.filter(Q(parent_id=company["id"]) | Q(id=parent_id)).annotate(
-            is_parent=Case(When(id=parent_id, then=Value(0)), default=Value(1), output_field=IntegerField()))
-        relatives = relatives.order_by("is_parent", "company_name", "id")
-    else:
-        relatives = relatives.filter(parent_id=company["id"]).order_by("company_name", "id")
-    relatives = relatives.values("id", *FAMILY_TREE_FIELDS)[:FAMILY_TREE_SUBSIDIARIES_LIMIT + 1]
+    relatives = select_dicts(FAMILY_TREE_SQL, {"id": company["id"], "parent_id": parent_id,
+                                               "limit": FAMILY_TREE_SUBSIDIARIES_LIMIT + 1})
     parent, subsidiaries = None, []
     for relative in relatives:
         entry = {name: relative[name] for name in FAMILY_TREE_FIELDS}
