@@ -212,18 +212,33 @@ def test_a_snapshot_of_someone_else_at_the_url_is_not_used_nor_charged(api_clien
     assert wallet_balance(user=alice) == Decimal("1000")
 
 
-def test_each_stage_asks_for_a_whole_batch_in_one_query(django_assert_num_queries):
+def test_a_batchs_snapshots_are_fetched_in_one_query_and_reused_by_the_still_in_company_check(
+        django_assert_num_queries):
     job = Job(type="contact", level="standard", fields_to_enrich=["job_title"])
-    rows = []
+
+    def batch():
+        rows = []
+        for n in range(5):
+            record = {"first_name": f"P{n}", "last_name": "Person", "contact_linkedin_url": f"linkedin.com/in/p{n}",
+                      "company_name": "Globex"}
+            rows.append(WorkRow(position=n, row_uid=f"{n:032}", record=record, keys=RowKeys.from_record(record)))
+        return rows
+
     for n in range(5):
         make_snapshot(f"https://linkedin.com/in/p{n}", f"P{n}", "Person", job_title="CTO", company_name="Acme")
-        record = {"first_name": f"P{n}", "last_name": "Person", "contact_linkedin_url": f"linkedin.com/in/p{n}",
-                  "company_name": "Globex"}
-        rows.append(WorkRow(position=n, row_uid=f"{n:032}", record=record, keys=RowKeys.from_record(record)))
+    rows = batch()
     with django_assert_num_queries(1):
         assert ScrapedSnapshotStage().run(job, rows).rows_filled == 5
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(0):
         assert StillInCompanyStage().run(job, rows).detail == "5 left their company"
+
+    matched_elsewhere = batch()
+    for row in matched_elsewhere:
+        row.person = {"linkedin_norm": row.keys.linkedin, "first_name": row.record["first_name"],
+                      "last_name": "Person", "company_name_norm": "globex", "company_domain_norm": "",
+                      "last_seen_at": None}
+    with django_assert_num_queries(1):
+        assert StillInCompanyStage().run(job, matched_elsewhere).detail == "5 left their company"
 
 
 # --- still in company ---------------------------------------------------------------------------

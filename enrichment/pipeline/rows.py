@@ -74,6 +74,8 @@ class WorkRow:
     flags: list[str] = field(default_factory=list)
     notes: dict[str, str] = field(default_factory=dict)
     contacts: list["WorkRow"] = field(default_factory=list)
+    # (profile, its snapshot or None) once a stage has looked the profile up, so the next need not.
+    snapshot_lookup: tuple[str, dict | None] | None = None
 
     def fill(self, name: str, value, *, source: str, seen_at: datetime | None = None) -> bool:
         text = _text(value)

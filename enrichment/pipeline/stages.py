@@ -163,6 +163,16 @@ def _linkedin_of(row: WorkRow) -> str:
     return (row.person or {}).get("linkedin_norm") or row.keys.linkedin
 
 
+def _snapshots_of(rows: list[WorkRow]) -> dict[str, dict]:
+    """The stored snapshot of each row's profile, by profile: one query for the profiles no stage has
+    looked up yet (the snapshot stage fetches the matched rows' too, for the still-in-company check)."""
+    wanted = [row for row in rows if row.snapshot_lookup is None or row.snapshot_lookup[0] != _linkedin_of(row)]
+    fetched = snapshots.snapshots_by_linkedin(_linkedin_of(row) for row in wanted)
+    for row in wanted:
+        row.snapshot_lookup = (_linkedin_of(row), fetched.get(_linkedin_of(row)))
+    return {linkedin: snapshot for row in rows for linkedin, snapshot in [row.snapshot_lookup] if snapshot}
+
+
 def _snapshot_is_of(row: WorkRow, snapshot: dict) -> bool:
     """A profile URL can be recycled or mistyped: the snapshot must name the same person as the row."""
     person = row.person or {}
@@ -194,7 +204,7 @@ class ScrapedSnapshotStage(Stage):
 
     def run(self, job, rows):
         pending = [row for row in rows_missing(job, rows) if _linkedin_of(row)]
-        found = snapshots.snapshots_by_linkedin(_linkedin_of(row) for row in pending)
+        found = _snapshots_of([*pending, *_still_in_company_candidates(rows)])
         requested = [name for name in SNAPSHOT_FIELDS if name in job.fields_to_enrich]
         filled_rows = 0
         for row in pending:
@@ -436,6 +446,10 @@ class NameMatchStage(Stage):
         return StageResult(0, "", f"{rejected} rejected")
 
 
+def _still_in_company_candidates(rows: list[WorkRow]) -> list[WorkRow]:
+    return [row for row in rows if row.person is not None and not row.withheld and _linkedin_of(row)]
+
+
 class StillInCompanyStage(Stage):
     """Withholds matched people whose LinkedIn profile, scraped after DataCore last saw them, shows another employer."""
 
@@ -449,8 +463,8 @@ class StillInCompanyStage(Stage):
         return "contact jobs at Standard or Pro only"
 
     def run(self, job, rows):
-        matched = [row for row in rows if row.person is not None and not row.withheld and _linkedin_of(row)]
-        found = snapshots.snapshots_by_linkedin(_linkedin_of(row) for row in matched)
+        matched = _still_in_company_candidates(rows)
+        found = _snapshots_of(matched)
         left = 0
         for row in matched:
             snapshot = found.get(_linkedin_of(row))
