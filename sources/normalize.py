@@ -375,3 +375,17 @@ def normalize_phone(value, default_region: str = "US") -> str:
     if not phonenumbers.is_valid_number(number):
         return ""
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def preload() -> None:
+    """Loads the reference lists and parsers now, so that the first lookup of a process does not wait for them."""
+    normalize_email("jane.doe@example.com")
+    normalize_domain("https://www.example.co.uk/about")
+    normalize_company_name("Acme Holdings Inc.")
+    normalize_linkedin_url("https://www.linkedin.com/in/janedoe")
+    split_full_name("Dr. Jane Q. Doe")
+    name_variants("liz")
+    is_free_email_domain("gmail.com")
+    is_disposable_email_domain("mailinator.com")
+    normalize_country("United States")
+    normalize_phone("+1 512 555 0111")
