@@ -9,12 +9,18 @@ application = get_wsgi_application()
 
 def _warm_up() -> None:
     """What a web process's first request would otherwise wait for (about a second): every view
-    module, imported through the URLconf, and the reference lists that matching reads."""
+    module, imported through the URLconf, the modules the row stages import when first used, and
+    the reference lists that matching reads."""
+    import importlib
+
     from django.urls import get_resolver
 
     from sources.normalize import preload
 
     get_resolver().url_patterns  # noqa: B018 (the property imports the views)
+    for module in ("sources.company_search", "sources.email_validation", "enrichment.pipeline.pro",
+                   "enrichment.webhooks"):
+        importlib.import_module(module)
     preload()
 
 
