@@ -2,7 +2,7 @@
 
 from sources.models import Suppression
 from sources.normalize import normalize_domain, normalize_email, normalize_linkedin_url
-from sources.sql import select_dicts
+from sources.sql import all_of, any_of, select_meeting_any
 
 NORMALIZERS = {
     Suppression.Kind.EMAIL: normalize_email,
@@ -26,12 +26,6 @@ def suppressed(*, emails=(), linkedins=(), domains=()) -> set[tuple[str, str]]:
         for kind, values in ((Suppression.Kind.EMAIL, emails), (Suppression.Kind.LINKEDIN, linkedins),
                              (Suppression.Kind.DOMAIN, domains))
     }
-    conditions, params = [], []
-    for kind, values in wanted.items():
-        if values:
-            conditions.append("(kind = %s AND value = ANY(%s))")
-            params.extend([kind, sorted(values)])
-    if not conditions:
-        return set()
-    rows = select_dicts(f"SELECT kind, value FROM {Suppression._meta.db_table} WHERE {' OR '.join(conditions)}", params)
+    conditions = [all_of(("kind = %s", [kind]), any_of("value", values)) for kind, values in wanted.items() if values]
+    rows = select_meeting_any(f"SELECT kind, value FROM {Suppression._meta.db_table}", conditions)
     return {(row["kind"], row["value"]) for row in rows}

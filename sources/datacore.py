@@ -4,7 +4,7 @@ from django.db import connection
 
 from sources.fields import ACCOUNT_FIELDS, CONTACT_FIELDS
 from sources.models import Company, Person
-from sources.sql import any_of, select_dicts
+from sources.sql import all_of, any_of, select_dicts, select_meeting_any
 
 SOURCE = "datacore"
 PERSON_KEY_COLUMNS = ("id", "company_id", "first_norm", "last_norm", "email_norm", "linkedin_norm",
@@ -30,46 +30,35 @@ def _split_person_and_company(row: dict) -> tuple[dict, dict | None]:
     return person, {name: row[f"company__{name}"] for name in COMPANY_COLUMNS}
 
 
-def _pair_condition(first_column: str, first_values, second_column: str, second_values) -> tuple[str, list]:
-    return f"({first_column} = ANY(%s) AND {second_column} = ANY(%s))", [sorted(first_values), sorted(second_values)]
-
-
 def people_for_keys(*, emails=(), linkedins=(), first_names=(), last_names=(), domains=(),
                     company_names=()) -> list[tuple[dict, dict | None]]:
     """Every person who could be one of the rows: by email, LinkedIn URL, or first or last name at a company."""
-    conditions, params = [], []
+    conditions = []
     if emails:
-        any_of("p.email_norm", emails, conditions, params)
+        conditions.append(any_of("p.email_norm", emails))
     if linkedins:
-        any_of("p.linkedin_norm", linkedins, conditions, params)
+        conditions.append(any_of("p.linkedin_norm", linkedins))
     for names_column, names in (("p.last_norm", last_names), ("p.first_norm", first_names)):
         for company_column, companies in (("p.company_domain_norm", domains), ("p.company_name_norm", company_names)):
             if names and companies:
-                condition, values = _pair_condition(names_column, names, company_column, companies)
-                conditions.append(condition)
-                params.extend(values)
-    if not conditions:
-        return []
-    rows = select_dicts(f"{PEOPLE_SELECT} WHERE {' OR '.join(conditions)}", params)
-    return [_split_person_and_company(row) for row in rows]
+                conditions.append(all_of(any_of(names_column, names), any_of(company_column, companies)))
+    return [_split_person_and_company(row) for row in select_meeting_any(PEOPLE_SELECT, conditions)]
 
 
 def companies_for_keys(*, domains=(), names=()) -> list[dict]:
-    conditions, params = [], []
+    conditions = []
     if domains:
-        any_of("domain_norm", domains, conditions, params)
+        conditions.append(any_of("domain_norm", domains))
     if names:
-        any_of("name_norm", names, conditions, params)
-    if not conditions:
-        return []
-    return select_dicts(f"{COMPANIES_SELECT} WHERE {' OR '.join(conditions)}", params)
+        conditions.append(any_of("name_norm", names))
+    return select_meeting_any(COMPANIES_SELECT, conditions)
 
 
 def companies_by_ids(ids) -> dict[int, dict]:
     ids = set(ids)
     if not ids:
         return {}
-    return {row["id"]: row for row in select_dicts(f"{COMPANIES_SELECT} WHERE id = ANY(%s)", [sorted(ids)])}
+    return {row["id"]: row for row in select_meeting_any(COMPANIES_SELECT, [any_of("id", ids)])}
 
 
 def companies_similar_to(names: list[str], *, per_name: int = 3, min_similarity: float = 0.4) -> dict[str, list[tuple[dict, float]]]:

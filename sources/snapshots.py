@@ -43,7 +43,7 @@ from sources.normalize import (
     normalize_person_name,
     split_full_name,
 )
-from sources.sql import select_dicts
+from sources.sql import any_of, select_meeting_any
 
 SOURCE = "scraped_linkedin"
 INPUT_COLUMNS = ("contact_linkedin_url", "first_name", "last_name", "full_name", "job_title", "company_name",
@@ -265,8 +265,8 @@ def snapshots_by_linkedin(linkedins) -> dict[str, dict]:
     linkedins = sorted({linkedin for linkedin in linkedins if linkedin})
     if not linkedins:
         return {}
-    found = select_dicts(f"SELECT {', '.join(SNAPSHOT_COLUMNS)} FROM {LinkedInSnapshot._meta.db_table} "
-                         f"WHERE linkedin_norm = ANY(%s)", [linkedins])
+    found = select_meeting_any(f"SELECT {', '.join(SNAPSHOT_COLUMNS)} FROM {LinkedInSnapshot._meta.db_table}",
+                               [any_of("linkedin_norm", linkedins)])
     return {snapshot["linkedin_norm"]: snapshot for snapshot in found}
 
 

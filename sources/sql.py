@@ -3,6 +3,9 @@ fifty columns than PostgreSQL spends answering it, and these run on every reques
 
 from django.db import connection
 
+# SQL with %s placeholders, and the values for them.
+Condition = tuple[str, list]
+
 
 def select_dicts(sql: str, params) -> list[dict]:
     """The rows of one SELECT as dicts by column name."""
@@ -12,7 +15,18 @@ def select_dicts(sql: str, params) -> list[dict]:
         return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
 
 
-def any_of(column: str, values, conditions: list[str], params: list) -> None:
-    """Adds `column = ANY(values)` to `conditions` (one array parameter, whatever the count)."""
-    conditions.append(f"{column} = ANY(%s)")
-    params.append(sorted(values))
+def any_of(column: str, values) -> Condition:
+    """`column` equal to one of `values`: one array parameter, whatever their number."""
+    return f"{column} = ANY(%s)", [sorted(values)]
+
+
+def all_of(*conditions: Condition) -> Condition:
+    return f"({' AND '.join(sql for sql, _ in conditions)})", [value for _, values in conditions for value in values]
+
+
+def select_meeting_any(select: str, conditions: list[Condition]) -> list[dict]:
+    """The rows of `select` that meet one of `conditions`, as dicts; none, and no query, without conditions."""
+    if not conditions:
+        return []
+    where, params = " OR ".join(sql for sql, _ in conditions), [value for _, values in conditions for value in values]
+    return select_dicts(f"{select} WHERE {where}", params)
