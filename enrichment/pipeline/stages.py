@@ -169,8 +169,9 @@ def _snapshots_of(rows: list[WorkRow]) -> dict[str, dict]:
     wanted = [row for row in rows if row.snapshot_lookup is None or row.snapshot_lookup[0] != _linkedin_of(row)]
     fetched = snapshots.snapshots_by_linkedin(_linkedin_of(row) for row in wanted)
     for row in wanted:
-        row.snapshot_lookup = (_linkedin_of(row), fetched.get(_linkedin_of(row)))
-    return {linkedin: snapshot for row in rows for linkedin, snapshot in [row.snapshot_lookup] if snapshot}
+        linkedin = _linkedin_of(row)
+        row.snapshot_lookup = (linkedin, fetched.get(linkedin))
+    return dict(row.snapshot_lookup for row in rows if row.snapshot_lookup[1] is not None)
 
 
 def _snapshot_is_of(row: WorkRow, snapshot: dict) -> bool:
