@@ -4,6 +4,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import lru_cache
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
@@ -56,14 +57,20 @@ def api_token_revoke(*, token: ApiToken) -> None:
     ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
 
 
-def _columns(model, alias: str) -> list[str]:
-    return [f"{alias}.{field.column}" for field in model._meta.concrete_fields]
+@dataclass(frozen=True)
+class _TokenQuery:
+    sql: str
+    token_fields: list[str]
+    user_fields: list[str]
 
 
-def _token_query() -> str:
+@lru_cache(maxsize=1)
+def _token_query() -> _TokenQuery:
     user_model = get_user_model()
-    return f"""
-        SELECT {", ".join(_columns(ApiToken, "t") + _columns(user_model, "u"))},
+    token_columns = [f"t.{field.column}" for field in ApiToken._meta.concrete_fields]
+    user_columns = [f"u.{field.column}" for field in user_model._meta.concrete_fields]
+    sql = f"""
+        SELECT {", ".join(token_columns + user_columns)},
             (SELECT p.rate_limit_per_second
              FROM {Subscription._meta.db_table} s JOIN {SubscriptionPlan._meta.db_table} p ON p.id = s.plan_id
              WHERE s.user_id = t.user_id AND s.is_active AND (s.ends_at IS NULL OR s.ends_at >= now())
@@ -72,6 +79,8 @@ def _token_query() -> str:
         FROM {ApiToken._meta.db_table} t JOIN {user_model._meta.db_table} u ON u.id = t.user_id
         WHERE t.lookup_key = %s AND t.kind = %s
     """
+    return _TokenQuery(sql=sql, token_fields=[field.attname for field in ApiToken._meta.concrete_fields],
+                       user_fields=[field.attname for field in user_model._meta.concrete_fields])
 
 
 def api_token_find(plaintext: str) -> ApiToken | None:
@@ -86,18 +95,16 @@ def api_token_find(plaintext: str) -> ApiToken | None:
         return None
     prefix = TOKEN_PREFIXES[kind]
     lookup_key = plaintext[len(prefix):len(prefix) + LOOKUP_KEY_LENGTH]
+    query = _token_query()
     with connection.cursor() as cursor:
-        cursor.execute(_token_query(), [lookup_key, kind])
+        cursor.execute(query.sql, [lookup_key, kind])
         row = cursor.fetchone()
     if row is None:
         return None
-    token_fields = [field.attname for field in ApiToken._meta.concrete_fields]
-    user_model = get_user_model()
-    user_fields = [field.attname for field in user_model._meta.concrete_fields]
-    token = ApiToken.from_db(connection.alias, token_fields, row[:len(token_fields)])
-    token.user = user_model.from_db(connection.alias, user_fields,
-                                    row[len(token_fields):len(token_fields) + len(user_fields)])
-    token.plan_rate_limit, balance = row[-2:]
+    user_start, user_end = len(query.token_fields), len(query.token_fields) + len(query.user_fields)
+    token = ApiToken.from_db(connection.alias, query.token_fields, row[:user_start])
+    token.user = get_user_model().from_db(connection.alias, query.user_fields, row[user_start:user_end])
+    token.plan_rate_limit, balance = row[user_end:]
     token.owner_balance = balance if balance is not None else Decimal("0")
     if not hmac.compare_digest(token.digest, _digest(plaintext)):
         return None
