@@ -1,16 +1,15 @@
 """Per-token rate limits on the single-record endpoints, counted in the real Redis."""
 
-import threading
 import time
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from django.urls import resolve
 from rest_framework.test import APIClient
 
 from enrichment.single import contact_lookup_record
 from pricing.services import plan_assign
+from tests.concurrency import run_at_once
 from tests.factories import make_company, make_person
 from tokens.models import ApiToken
 from wallet.selectors import wallet_balance
@@ -52,25 +51,16 @@ def test_a_token_limited_to_5_per_second_gets_5_through_from_two_threads_then_42
         limited_client):
     client = limited_client(5)
     token = f"Token {client.token.plaintext}"
-    barrier = threading.Barrier(2)
     answers = []
 
-    def three_requests():
+    def three_requests(_index):
         own = APIClient()
         own.credentials(HTTP_AUTHORIZATION=token)
-        barrier.wait()
-        try:
-            for _ in range(3):
-                # Input errors: counted like any request, and quick, so the burst ends long before a refill.
-                answers.append(phone(own, {}))
-        finally:
-            connection.close()
+        for _ in range(3):
+            # Input errors: counted like any request, and quick, so the burst ends long before a refill.
+            answers.append(phone(own, {}))
 
-    threads = [threading.Thread(target=three_requests) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_at_once(three_requests, 2)
 
     assert sorted(response.status_code for response in answers) == [400] * 5 + [429]
     [refused] = [response for response in answers if response.status_code == 429]

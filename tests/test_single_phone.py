@@ -1,13 +1,12 @@
 """POST /api/v1/external/phone/enrichment/ — seed 001, every body quoted from it."""
 
-import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from rest_framework.test import APIClient
 
 from pricing.services import price_set
+from tests.concurrency import run_at_once
 from tests.factories import make_company, make_person
 from wallet.models import LedgerEntry
 from wallet.selectors import ledger_sum, wallet_balance
@@ -211,24 +210,15 @@ def test_parallel_lookups_from_separate_connections_never_overdraw(make_user, ma
     make_person(company, "John", "Doe", contact_email="john.doe@acme.com", contact_mobile_phone="+15125550111")
     user = make_user("racer", credits=17)  # pays for 3 of 16 five-credit phones
     token = make_client(user).token.plaintext
-    barrier = threading.Barrier(16)
     answers = []
 
-    def lookup():
+    def lookup(_index):
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
-        barrier.wait()
-        try:
-            response = client.post(PHONE, {"email": "john.doe@acme.com"}, format="json")
-            answers.append((response.status_code, response.json()))
-        finally:
-            connection.close()
+        response = client.post(PHONE, {"email": "john.doe@acme.com"}, format="json")
+        answers.append((response.status_code, response.json()))
 
-    threads = [threading.Thread(target=lookup) for _ in range(16)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_at_once(lookup, 16)
 
     codes = [code for code, _ in answers]
     assert codes.count(200) == 3 and codes.count(402) == 13

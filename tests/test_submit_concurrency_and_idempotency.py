@@ -1,13 +1,12 @@
 """Parallel submissions against a small wallet, and Idempotency-Key replays."""
 
-import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from rest_framework.test import APIClient
 
 from enrichment.models import IdempotencyRecord, Job
+from tests.concurrency import run_at_once
 from wallet.models import LedgerEntry
 from wallet.selectors import ledger_sum, wallet_balance
 
@@ -20,24 +19,15 @@ BODY = {"type": "contact", "level": "standard", "fields_to_enrich": ["contact_mo
 def test_parallel_submissions_from_separate_connections_never_overdraw(make_user, make_client):
     user = make_user("racer", credits=75)  # pays for 7 of 24 ten-credit jobs
     token = make_client(user).token.plaintext
-    barrier = threading.Barrier(24)
     statuses = []
 
-    def submit():
+    def submit(_index):
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
-        barrier.wait()
-        try:
-            response = client.post(SUBMIT, BODY, format="json")
-            statuses.append((response.status_code, response.json()))
-        finally:
-            connection.close()
+        response = client.post(SUBMIT, BODY, format="json")
+        statuses.append((response.status_code, response.json()))
 
-    threads = [threading.Thread(target=submit) for _ in range(24)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_at_once(submit, 24)
 
     codes = [code for code, _ in statuses]
     assert codes.count(200) == 7 and codes.count(402) == 17

@@ -1,13 +1,13 @@
 """The wallet and its ledger: exact, append-only, never negative, never charged twice."""
 
-import threading
 from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 
 from ecore.exceptions import InsufficientCredits
+from tests.concurrency import run_at_once
 from wallet.models import LedgerEntry, Wallet
 from wallet.selectors import ledger_sum, wallet_balance
 from wallet.services import wallet_adjust, wallet_deduct, wallet_refund, wallet_topup
@@ -76,23 +76,15 @@ def test_wallet_topup_command_prints_the_new_balance(make_user, capsys):
 def test_concurrent_deductions_from_separate_connections_never_overdraw(make_user):
     user = make_user("racer", credits=50)
     outcomes = []
-    barrier = threading.Barrier(20)
 
     def deduct(index):
-        barrier.wait()
         try:
             wallet_deduct(user=user, amount=Decimal("7"), reference=f"race:{index}")
             outcomes.append("ok")
         except InsufficientCredits:
             outcomes.append("refused")
-        finally:
-            connection.close()
 
-    threads = [threading.Thread(target=deduct, args=(i,)) for i in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_at_once(deduct, 20)
 
     assert outcomes.count("ok") == 7  # 7 × 7 = 49 ≤ 50 < 56
     assert wallet_balance(user=user) == Decimal("1")
@@ -131,20 +123,11 @@ def test_a_repeated_reference_inside_a_callers_transaction_leaves_it_usable(make
 def test_the_same_movement_sent_from_separate_connections_at_once_is_applied_once(make_user):
     user = make_user("twice", credits=50)
     entry_ids = []
-    barrier = threading.Barrier(8)
 
-    def refund():
-        barrier.wait()
-        try:
-            entry_ids.append(wallet_refund(user=user, amount=Decimal("3"), reference="job:w:row:7:not_found").pk)
-        finally:
-            connection.close()
+    def refund(_index):
+        entry_ids.append(wallet_refund(user=user, amount=Decimal("3"), reference="job:w:row:7:not_found").pk)
 
-    threads = [threading.Thread(target=refund) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_at_once(refund, 8)
 
     assert len(entry_ids) == 8 and len(set(entry_ids)) == 1
     assert wallet_balance(user=user) == ledger_sum(user=user) == Decimal("53")
