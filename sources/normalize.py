@@ -64,7 +64,14 @@ def fold_text(value) -> str:
 
 def normalize_person_name(value) -> str:
     """One name part (first or last): folded letters only, so spacing and punctuation variants meet."""
-    return "".join(ch for ch in fold_text(value) if unicodedata.category(ch)[0] in "LM")
+    return _person_name_of_text(_as_text(value))
+
+
+# Cached, as the other normalizers of keys are: matching one row normalizes its own and every
+# candidate's names, and the same names recur across rows and requests.
+@lru_cache(maxsize=65536)
+def _person_name_of_text(text: str) -> str:
+    return "".join(ch for ch in fold_text(text) if unicodedata.category(ch)[0] in "LM")
 
 
 def _is_initial(name_part: str) -> bool:
@@ -162,6 +169,11 @@ def _strip_company_affixes(words: list[str]) -> list[str]:
 
 
 def normalize_company_name(value) -> str:
+    return _company_name_of_text(_as_text(value))
+
+
+@lru_cache(maxsize=65536)
+def _company_name_of_text(value: str) -> str:
     text = _COMPANY_JOINING_PUNCTUATION.sub("", fold_text(value))
     text = _COMPANY_SEPARATORS.sub(" ", text.replace("&", " and "))
     words = [_COMPANY_ABBREVIATIONS.get(word, word) for word in text.split()]
@@ -313,7 +325,12 @@ def _linkedin_path_key(segments: list[str]) -> tuple[str, str] | None:
 
 
 def normalize_linkedin_url(value) -> str:
-    text = unicodedata.normalize("NFC", _fully_unquoted(_as_text(value).strip()).lower())
+    return _linkedin_url_of_text(_as_text(value))
+
+
+@lru_cache(maxsize=65536)
+def _linkedin_url_of_text(value: str) -> str:
+    text = unicodedata.normalize("NFC", _fully_unquoted(value.strip()).lower())
     text = _SCHEME.sub("", text).lstrip("/")
     authority, _, rest = text.partition("/")
     host = _PORT.sub("", authority).rstrip(".")
