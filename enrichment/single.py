@@ -196,11 +196,15 @@ def _contact_lookup(*, user, balance: Decimal, record: dict, min_confidence: int
 
 def _email_verify(row: WorkRow) -> email_validation.EmailVerdict | None:
     """The verdict of the validator used outside jobs (a paid check when one is configured) on the
-    email found; an undeliverable one is dropped, as the email validation stage drops it."""
+    email found; an undeliverable one is dropped, as the email validation stage drops it. The stage's
+    verdict stands when the stage used that same validator."""
     fill = row.fills.get("contact_email")
     if fill is None:
         return None
-    verdict = email_validation.email_validator_backend().validate_many([fill.value])[fill.value]
+    validator = email_validation.email_validator_backend()
+    if row.email_verdict is not None and row.email_verdict[0] == validator.source:
+        return row.email_verdict[1]
+    verdict = validator.validate_many([fill.value])[fill.value]
     if not verdict.deliverable:
         del row.fills["contact_email"]
         row.notes["contact_email"] = f"dropped: {verdict.reason}"

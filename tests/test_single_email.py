@@ -110,6 +110,16 @@ def test_the_input_errors_and_auth_errors_are_the_seeds(client_with_10, make_use
     assert response.status_code == 401 and response.json() == {"detail": "Invalid token."}
 
 
+def test_without_a_paid_validator_the_email_is_checked_once(client_with_10, acme, monkeypatch):
+    checked = []
+    check_many = email_validation.MxChecker.check_many
+    monkeypatch.setattr(email_validation.MxChecker, "check_many",
+                        lambda self, domains: checked.append(list(domains)) or check_many(self, checked[-1]))
+    response = post(client_with_10, {"email": "jane.doe@acme.com"})
+    assert response.json()["results"] == {"email": "jane.doe@acme.com", "email_status": STATUS}
+    assert checked == [["acme.com"]]
+
+
 def test_a_lookup_that_fails_halfway_charges_nothing(client_with_10, acme, monkeypatch):
     class UnreachableValidator:
         source = "remote_validator"

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sources.fields import ACCOUNT_FIELDS, CONTACT_FIELDS
 from sources.normalize import (
@@ -13,6 +14,9 @@ from sources.normalize import (
     normalize_linkedin_url,
     normalize_person_name,
 )
+
+if TYPE_CHECKING:
+    from sources.email_validation import EmailVerdict
 
 # Reasons a row's values are withheld and its charge reversed; each is also shown on the row.
 NAME_MISMATCH = "name_mismatch"
@@ -76,6 +80,8 @@ class WorkRow:
     contacts: list["WorkRow"] = field(default_factory=list)
     # (profile, its snapshot or None) once a stage has looked the profile up, so the next need not.
     snapshot_lookup: tuple[str, dict | None] | None = None
+    # (validator source, verdict) on the email the validation stage kept or dropped.
+    email_verdict: tuple[str, "EmailVerdict"] | None = None
 
     def fill(self, name: str, value, *, source: str, seen_at: datetime | None = None) -> bool:
         text = _text(value)

@@ -362,6 +362,8 @@ class EmailValidationStage(Stage):
         for target in targets:
             email = target.fills["contact_email"].value
             verdict = verdicts.get(email)
+            if verdict is not None:
+                target.email_verdict = (validator.source, verdict)
             if verdict is not None and not verdict.deliverable:
                 del target.fills["contact_email"]
                 target.notes["contact_email"] = f"dropped: {verdict.reason}"
