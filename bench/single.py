@@ -151,10 +151,32 @@ class HttpClient:
             return 0
 
     async def _exchange(self, request: bytes) -> int:
-        reader, writer = self.idle.pop() if self.idle else await asyncio.open_connection(self.host, self.port)
+        while self.idle:
+            reader, writer = self.idle.pop()
+            status_line = await self._send(request, reader, writer)
+            if status_line:
+                return await self._read_rest(status_line, reader, writer)
+            # The server closed the idle connection (a server may, after any response): as any HTTP
+            # client does, send the request again on a new one.
+        reader, writer = await asyncio.open_connection(self.host, self.port)
+        status_line = await self._send(request, reader, writer)
+        return await self._read_rest(status_line, reader, writer)
+
+    @staticmethod
+    async def _send(request: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes:
+        """The response's status line, or b"" when the connection was closed before one came."""
         try:
             writer.write(request)
-            status = int((await reader.readline()).split()[1])
+            status_line = await reader.readline()
+        except ConnectionError:
+            status_line = b""
+        if not status_line:
+            writer.close()
+        return status_line
+
+    async def _read_rest(self, status_line: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> int:
+        try:
+            status = int(status_line.split()[1])
             length, keep_alive = None, True
             while (line := await reader.readline()) not in (b"\r\n", b""):
                 name, _, value = line.partition(b":")

@@ -35,6 +35,10 @@ logger = logging.getLogger(__name__)
 MIN_PATTERN_SUPPORT = 2
 MX_CACHE_SECONDS = 24 * 3600
 MX_UNKNOWN_CACHE_SECONDS = 600
+# How long a process keeps the MX statuses it read or resolved before asking Redis again: lookups
+# repeat the same company domains, and Redis's copy lives hours (minutes when unknown).
+MX_PROCESS_SECONDS = 60
+MX_PROCESS_ENTRIES = 65536
 ZEROBOUNCE_CACHE_SECONDS = 24 * 3600
 # A domain that certainly receives mail: when the resolver denies it exists, its negative answers are
 # not to be believed (a sandbox or captive DNS), and every domain counts as unknown.
@@ -59,8 +63,29 @@ def _nameserver(address: str) -> dns.nameserver.Do53Nameserver:
     return dns.nameserver.Do53Nameserver(host, int(port))
 
 
+# Cache key -> (value, monotonic time it expires): this process's copy of Redis's MX entries.
+_process_mx: dict[str, tuple[object, float]] = {}
+
+
+def _process_mx_get(keys: Iterable[str]) -> dict[str, object]:
+    now = time.monotonic()
+    return {key: entry[0] for key in keys if (entry := _process_mx.get(key)) is not None and entry[1] > now}
+
+
+def _process_mx_put(values: Mapping[str, object]) -> None:
+    if len(_process_mx) + len(values) > MX_PROCESS_ENTRIES:
+        _process_mx.clear()
+    until = time.monotonic() + MX_PROCESS_SECONDS
+    _process_mx.update((key, (value, until)) for key, value in values.items())
+
+
+def mx_forget_in_process() -> None:
+    _process_mx.clear()
+
+
 class MxChecker:
-    """MX lookups for a batch's domains within `seconds_per_batch` in all, cached per domain."""
+    """MX lookups for a batch's domains within `seconds_per_batch` in all, cached per domain (in Redis,
+    and for MX_PROCESS_SECONDS in the process)."""
 
     def __init__(self, *, nameservers: Iterable[str] = (), seconds_per_batch: float = 1.0):
         self.nameservers = list(nameservers)
@@ -97,6 +122,7 @@ class MxChecker:
     def _resolver_is_truthful(self, resolver, deadline: float) -> bool:
         trusted = self._lookup(resolver, RESOLVER_CANARY_DOMAIN, deadline) is MxStatus.ACCEPTS_MAIL
         cache.set(self._canary_key, trusted, timeout=MX_UNKNOWN_CACHE_SECONDS)
+        _process_mx_put({self._canary_key: trusted})
         return trusted
 
     @property
@@ -105,8 +131,13 @@ class MxChecker:
 
     def check_many(self, domains: Iterable[str]) -> dict[str, MxStatus]:
         domains = sorted({domain for domain in domains if domain})
-        # The resolver's last verdict comes with the domains' in one round trip.
-        cached = cache.get_many([self._canary_key, *(self._cache_key(domain) for domain in domains)])
+        keys = [self._canary_key, *(self._cache_key(domain) for domain in domains)]
+        cached = _process_mx_get(keys)
+        if any(key not in cached for key in keys[1:]):
+            # The resolver's last verdict comes with the domains' in one round trip.
+            from_redis = cache.get_many([key for key in keys if key not in cached])
+            _process_mx_put(from_redis)
+            cached |= from_redis
         statuses = {domain: MxStatus(cached[self._cache_key(domain)]) for domain in domains
                     if self._cache_key(domain) in cached}
         pending = [domain for domain in domains if domain not in statuses]
@@ -128,6 +159,7 @@ class MxChecker:
             timeout = MX_UNKNOWN_CACHE_SECONDS if status is MxStatus.UNKNOWN else MX_CACHE_SECONDS
             cache.set_many({self._cache_key(domain): status.value for domain, each in found.items() if each is status},
                            timeout=timeout)
+        _process_mx_put({self._cache_key(domain): status.value for domain, status in found.items()})
         return statuses | found
 
 

@@ -9,7 +9,8 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from ecore.celery import app as celery_app
-from pricing.selectors import PRICING_CACHE_KEY
+from pricing.selectors import PRICING_CACHE_KEY, prices_forget_in_process
+from sources.email_validation import mx_forget_in_process
 from tokens.models import ApiToken
 from tokens.services import api_token_create
 from wallet.services import wallet_topup
@@ -19,11 +20,18 @@ TEST_QUEUE = os.environ.get("ECORE_TEST_QUEUE", "ecore-test")
 
 
 @pytest.fixture(autouse=True)
-def _isolated_queue_and_pricing_cache():
+def _isolated_queue_and_caches():
     celery_app.conf.task_default_queue = TEST_QUEUE
-    cache.delete(PRICING_CACHE_KEY)
+    _caches_forget()
     yield
+    _caches_forget()
+
+
+def _caches_forget() -> None:
+    # A test's prices were rolled back with its transaction, without a save to drop the caches.
     cache.delete(PRICING_CACHE_KEY)
+    prices_forget_in_process()
+    mx_forget_in_process()
 
 
 @pytest.fixture(autouse=True)

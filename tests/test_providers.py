@@ -12,7 +12,7 @@ import dns.rrset
 import pytest
 from django.core.cache import cache
 
-from sources import email_patterns
+from sources import email_patterns, email_validation
 from sources.email_validation import (
     EmailVerdict,
     LocalEmailValidator,
@@ -426,6 +426,26 @@ def test_a_truthful_resolver_drops_addresses_at_domains_without_mail(settings):
     assert verdicts["jane@acme.com"] == EmailVerdict(True, "valid")
     assert verdicts["joe@gone-co.com"].reason == "domain does not exist"
     assert verdicts["ann@nomail.com"].reason == "domain accepts no mail"
+
+
+def test_a_process_answers_the_mx_statuses_it_knows_for_a_while_without_redis(monkeypatch):
+    fake = FakeDns({"gmail.com": "5 gmail-smtp-in.l.google.com.", "acme.com": "10 mx.acme.com."})
+    monkeypatch.setattr(email_validation, "MX_PROCESS_SECONDS", 0.5)
+    redis_reads = []
+    get_many = cache.get_many
+    monkeypatch.setattr(cache, "get_many", lambda keys: redis_reads.append(list(keys)) or get_many(keys))
+    try:
+        checker = MxChecker(nameservers=[fake.address], seconds_per_batch=1.0)
+        assert checker.check_many(["acme.com"]) == {"acme.com": MxStatus.ACCEPTS_MAIL}
+        fake.mx["acme.com"] = "0 ."  # the domain stops taking mail
+        cache.clear()  # and Redis's copy expires: this process still knows the status
+        assert checker.check_many(["acme.com"]) == {"acme.com": MxStatus.ACCEPTS_MAIL}
+        assert len(redis_reads) == 1
+        time.sleep(0.6)
+        assert checker.check_many(["acme.com"]) == {"acme.com": MxStatus.NO_MAIL}
+        assert len(redis_reads) == 2
+    finally:
+        fake.stop()
 
 
 @pytest.mark.django_db
