@@ -400,11 +400,18 @@ def _person_block(request: PersonCompanyRequest, row: WorkRow, output: dict) -> 
     return block
 
 
+# The parent by its key and the subsidiaries by the parent_id index: one OR over both columns, with
+# the parent possibly NULL, made PostgreSQL read every company (3.5 ms for 5,000).
 FAMILY_TREE_SQL = f"""
-    SELECT id, {", ".join(FAMILY_TREE_FIELDS)} FROM {Company._meta.db_table}
-    WHERE NOT opted_out AND id <> %(id)s AND (parent_id = %(id)s OR id IS NOT DISTINCT FROM %(parent_id)s)
-    ORDER BY id IS NOT DISTINCT FROM %(parent_id)s DESC, company_name, id
-    LIMIT %(limit)s
+    SELECT * FROM (
+        SELECT true AS is_parent, id, {", ".join(FAMILY_TREE_FIELDS)} FROM {Company._meta.db_table}
+        WHERE id = %(parent_id)s AND id <> %(id)s AND NOT opted_out
+        UNION ALL
+        (SELECT false, id, {", ".join(FAMILY_TREE_FIELDS)} FROM {Company._meta.db_table}
+         WHERE parent_id = %(id)s AND id <> %(id)s AND NOT opted_out
+         ORDER BY company_name, id LIMIT %(limit)s)
+    ) AS relatives
+    ORDER BY is_parent DESC, company_name, id
 """
 
 
@@ -412,14 +419,13 @@ def company_family_tree(*, company: dict | None) -> dict:
     """The company's parent and subsidiaries in DataCore, in one query; opted-out companies are left out."""
     if company is None or company.get("id") is None:
         return {"parent": None, "subsidiaries": []}
-    parent_id = company.get("parent_id")
-    relatives = select_dicts(FAMILY_TREE_SQL, {"id": company["id"], "parent_id": parent_id,
-                                               "limit": FAMILY_TREE_SUBSIDIARIES_LIMIT + 1})
+    relatives = select_dicts(FAMILY_TREE_SQL, {"id": company["id"], "parent_id": company.get("parent_id"),
+                                               "limit": FAMILY_TREE_SUBSIDIARIES_LIMIT})
     parent, subsidiaries = None, []
     for relative in relatives:
         entry = {name: relative[name] for name in FAMILY_TREE_FIELDS}
-        if parent_id and relative["id"] == parent_id:
+        if relative["is_parent"]:
             parent = entry
         else:
             subsidiaries.append(entry)
-    return {"parent": parent, "subsidiaries": subsidiaries[:FAMILY_TREE_SUBSIDIARIES_LIMIT]}
+    return {"parent": parent, "subsidiaries": subsidiaries}

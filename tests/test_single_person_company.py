@@ -211,3 +211,27 @@ def test_a_bad_token_gets_the_apis_usual_401(acme):
     response = APIClient().post(SINGLE, {"company": {"name": "Acme Corp"}}, format="json")
     assert response.status_code == 401
     assert response.json() == {"message": "Invalid or expired token"}
+
+
+def test_the_family_tree_is_the_parent_then_the_first_hundred_subsidiaries_by_name_in_one_query(
+        django_assert_num_queries):
+    from enrichment.single import company_family_tree
+
+    parent = make_company("Globex Holdings", "globexholdings.com")
+    globex = make_company("Globex", "globex.com", parent=parent)
+    for number in reversed(range(102)):
+        make_company(f"Globex Unit {number:03d}", f"globex{number}.com", parent=globex)
+    make_company("Globex Aaa Hidden", "globexhidden.com", parent=globex, opted_out=True)
+    company = {"id": globex.id, "parent_id": parent.id}
+
+    with django_assert_num_queries(1):
+        tree = company_family_tree(company=company)
+
+    assert tree["parent"]["company_name"] == "Globex Holdings"
+    assert [unit["company_name"] for unit in tree["subsidiaries"]] == [
+        f"Globex Unit {number:03d}" for number in range(100)]
+    parent.opted_out = True
+    parent.save()
+    assert company_family_tree(company=company)["parent"] is None
+    top = company_family_tree(company={"id": parent.id, "parent_id": None})
+    assert top["parent"] is None and [unit["company_name"] for unit in top["subsidiaries"]] == ["Globex"]
