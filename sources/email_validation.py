@@ -129,6 +129,11 @@ class MxChecker:
     def _canary_key(self) -> str:
         return self._cache_key("<canary>")
 
+    def _unknown_while_dns_cannot_tell(self, domains: list[str]) -> dict[str, MxStatus]:
+        # Not in Redis: each process asks again once its copy expires, and DNS may answer by then.
+        _process_mx_put({self._cache_key(domain): MxStatus.UNKNOWN.value for domain in domains})
+        return dict.fromkeys(domains, MxStatus.UNKNOWN)
+
     def check_many(self, domains: Iterable[str]) -> dict[str, MxStatus]:
         domains = sorted({domain for domain in domains if domain})
         keys = [self._canary_key, *(self._cache_key(domain) for domain in domains)]
@@ -144,14 +149,14 @@ class MxChecker:
         if not pending:
             return statuses
         if cached.get(self._canary_key) is False:
-            return statuses | dict.fromkeys(pending, MxStatus.UNKNOWN)
+            return statuses | self._unknown_while_dns_cannot_tell(pending)
         deadline = time.monotonic() + self.seconds_per_batch
         try:
             resolver = self._resolver()
         except dns.exception.DNSException:
-            return statuses | dict.fromkeys(pending, MxStatus.UNKNOWN)
+            return statuses | self._unknown_while_dns_cannot_tell(pending)
         if cached.get(self._canary_key) is None and not self._resolver_is_truthful(resolver, deadline):
-            return statuses | dict.fromkeys(pending, MxStatus.UNKNOWN)
+            return statuses | self._unknown_while_dns_cannot_tell(pending)
         with ThreadPoolExecutor(max_workers=min(8, len(pending)), thread_name_prefix="mx") as pool:
             found = dict(zip(pending, pool.map(lambda domain: self._lookup(resolver, domain, deadline), pending),
                              strict=True))

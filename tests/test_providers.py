@@ -375,6 +375,19 @@ def test_a_resolver_found_lying_is_not_asked_again_while_that_verdict_is_cached(
     assert len(resolvers_built) == 1
 
 
+def test_while_dns_cannot_tell_a_process_does_not_ask_redis_again_for_the_same_domains(monkeypatch):
+    checker = MxChecker(seconds_per_batch=1.0)
+    checker.check_many(["first-batch.com"])  # finds the resolver lying
+    redis_reads = []
+    get_many = cache.get_many
+    monkeypatch.setattr(cache, "get_many", lambda keys: redis_reads.append(list(keys)) or get_many(keys))
+
+    assert checker.check_many(["first-batch.com"]) == {"first-batch.com": MxStatus.UNKNOWN}
+    assert redis_reads == []
+    assert checker.check_many(["second-batch.com"]) == {"second-batch.com": MxStatus.UNKNOWN}
+    assert redis_reads == [[checker._cache_key("second-batch.com")]]
+
+
 class FakeDns:
     """A UDP DNS server on 127.0.0.1 answering MX queries from a table; NXDOMAIN for the rest."""
 
