@@ -151,6 +151,84 @@ class PersonCompanyInput(serializers.Serializer):
     min_confidence = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=100)
 
 
+_TEXT_LIMITS = {
+    "person": {"first_name": 255, "last_name": 255, "email": 255, "title": 255, "linkedin_url": 500, "phone": 64},
+    "company": {"name": 255, "website": 500},
+    "address": {"country": 255, "state": 255, "city": 255, "street": 255, "postalcode": 32},
+}
+_NOT_PLAIN = object()
+
+
+def _plain_text(value, max_length: int):
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value := value.strip()) > max_length or "\x00" in value:
+        return _NOT_PLAIN
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError:  # a lone surrogate, which the serializer refuses
+            return _NOT_PLAIN
+    return value
+
+
+def _plain_part(part, limits: dict[str, int]):
+    if part is None:
+        return None
+    if not isinstance(part, dict):
+        return _NOT_PLAIN
+    valid = {name: _plain_text(part[name], limit) for name, limit in limits.items() if name in part}
+    return _NOT_PLAIN if _NOT_PLAIN in valid.values() else valid
+
+
+def _plain_custom_fields(fields):
+    if not isinstance(fields, list) or len(fields) > 100:
+        return _NOT_PLAIN
+    valid = []
+    for field in fields:
+        if not isinstance(field, dict) or not (name := _plain_text(field.get("name"), 255)):
+            return _NOT_PLAIN
+        valid.append({"name": name, **({"value": field["value"]} if "value" in field else {})})
+    return valid
+
+
+def plain_person_company_input(data) -> dict | None:
+    """What `PersonCompanyInput` validates `data` to, when every part is plainly valid; None otherwise,
+    and the serializer then says what is wrong. Building the serializer's nested fields cost a
+    third of a millisecond per request."""
+    if not isinstance(data, dict) or "fields_to_enrich" in data:
+        return None
+    valid = {}
+    for name in ("person", "company"):
+        if name in data:
+            valid[name] = _plain_part(data[name], _TEXT_LIMITS[name])
+    company = data.get("company")
+    if isinstance(company, dict) and "address" in company and valid["company"] is not _NOT_PLAIN:
+        valid["company"]["address"] = _plain_part(company["address"], _TEXT_LIMITS["address"])
+        if valid["company"]["address"] is _NOT_PLAIN:
+            return None
+    if "external_id" in data:
+        valid["external_id"] = _plain_text(data["external_id"], 255)
+    if "custom_fields" in data:
+        valid["custom_fields"] = _plain_custom_fields(data["custom_fields"])
+    if "min_confidence" in data:
+        confidence = data["min_confidence"]
+        valid["min_confidence"] = confidence if confidence is None or (
+            type(confidence) is int and 0 <= confidence <= 100) else _NOT_PLAIN
+    return None if _NOT_PLAIN in valid.values() else valid
+
+
+def person_company_input(data) -> dict:
+    """The request's validated input, or the 400 of its field errors."""
+    plain = plain_person_company_input(data)
+    if plain is not None:
+        return plain
+    serializer = PersonCompanyInput(data=data)
+    if not serializer.is_valid():
+        raise ValidationFailed(serializer.errors)
+    return serializer.validated_data
+
+
 class PersonCompanyEnrichmentApi(SingleRecordApi):
     @extend_schema(
         summary="Enrich one person and their company (or a company alone)",
@@ -167,10 +245,7 @@ class PersonCompanyEnrichmentApi(SingleRecordApi):
         request=PersonCompanyInput,
     )
     def post(self, request):
-        serializer = PersonCompanyInput(data=request.data)
-        if not serializer.is_valid():
-            raise ValidationFailed(serializer.errors)
-        valid = serializer.validated_data
+        valid = person_company_input(request.data)
         lookup = person_company_request(person=valid.get("person"), company=valid.get("company"),
                                         fields_to_enrich=valid.get("fields_to_enrich"),
                                         min_confidence=valid.get("min_confidence"))
