@@ -61,3 +61,26 @@ def test_admin_creates_a_token_and_shows_it_once(admin_client, make_user):
     messages = [str(message) for message in response.context["messages"]]
     assert any("eck_live_" in message for message in messages)
     assert ApiToken.objects.filter(user=user).count() == 1
+
+
+def test_api_requests_skip_the_admins_sessions_and_messages(api_client, admin_client):
+    """The API authenticates by token: a session cookie is neither read nor renewed there."""
+    api_client.cookies = admin_client.cookies
+    response = api_client.get("/api/v1/enrichment/status/")
+    assert response.status_code == 200
+    assert not hasattr(response.wsgi_request, "session") and not hasattr(response.wsgi_request, "_messages")
+    assert "Cookie" not in response.get("Vary", "")
+    assert "sessionid" not in response.cookies
+
+
+def test_the_admin_still_refuses_a_post_without_its_csrf_token(django_user_model):
+    from django.test import Client
+
+    django_user_model.objects.create_superuser("admin", "admin@example.com", "secret-password")
+    strict = Client(enforce_csrf_checks=True)
+    assert strict.post("/admin/login/", {"username": "admin", "password": "secret-password"}).status_code == 403
+    strict.get("/admin/login/")
+    token = strict.cookies["csrftoken"].value
+    response = strict.post("/admin/login/", {"username": "admin", "password": "secret-password",
+                                             "csrfmiddlewaretoken": token})
+    assert response.status_code == 302 and "sessionid" in response.cookies
