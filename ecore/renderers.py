@@ -12,6 +12,7 @@ import re
 from decimal import Decimal
 from xml.etree.ElementTree import Element, SubElement, tostring
 
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BaseRenderer
 
 # XML 1.0 (5th edition) name characters, without ":", which parsers read as a namespace prefix.
@@ -69,3 +70,18 @@ class XMLRenderer(BaseRenderer):
         root = Element(self.root_tag_name)
         _fill(root, data)
         return tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+class JsonFirstNegotiation(DefaultContentNegotiation):
+    """DRF's negotiation, answered at once for what nearly every client sends (no Accept, `*/*` or
+    `application/json`) when JSON is the first renderer: the general path parses and ranks the
+    header on every request."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        accept = request.META.get("HTTP_ACCEPT", "*/*")
+        if not format_suffix and accept in _JSON_ACCEPTS and renderers and renderers[0].media_type == "application/json":
+            return renderers[0], "application/json"
+        return super().select_renderer(request, renderers, format_suffix)
+
+
+_JSON_ACCEPTS = frozenset({"*/*", "application/json"})

@@ -109,6 +109,7 @@ REST_FRAMEWORK = {
     ],
     # JSON first: it is what a client gets unless it sends `Accept: application/xml`.
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer", "ecore.renderers.XMLRenderer"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "ecore.renderers.JsonFirstNegotiation",
     "EXCEPTION_HANDLER": "ecore.exceptions.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,

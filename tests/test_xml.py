@@ -145,3 +145,26 @@ def test_keys_that_are_not_xml_names_are_sanitized_and_kept_in_an_attribute():
     assert XMLRenderer().render(None) == b""
     top_level_list = fromstring(XMLRenderer().render([{"a": 1}, "b"]))
     assert [child.tag for child in top_level_list] == ["item", "item"]
+
+
+@pytest.mark.parametrize("accept", [None, "*/*", "application/json", "application/xml", "text/html", "",
+                                    "application/xml;q=0.5, application/json", "application/json; indent=2"])
+def test_the_quick_negotiation_chooses_what_drfs_would(rf, accept):
+    from rest_framework.exceptions import NotAcceptable
+    from rest_framework.negotiation import DefaultContentNegotiation
+    from rest_framework.renderers import JSONRenderer
+    from rest_framework.request import Request
+
+    from ecore.renderers import JsonFirstNegotiation, XMLRenderer
+
+    request = Request(rf.get("/", **({"HTTP_ACCEPT": accept} if accept is not None else {})))
+    renderers = [JSONRenderer(), XMLRenderer()]
+
+    def choice(negotiation):
+        try:
+            renderer, media_type = negotiation.select_renderer(request, renderers)
+        except NotAcceptable:
+            return "406"
+        return type(renderer), media_type
+
+    assert choice(JsonFirstNegotiation()) == choice(DefaultContentNegotiation())
