@@ -233,6 +233,27 @@ async def token_load(client: HttpClient, *, index: int, token: str, rate: float,
     await asyncio.gather(*tasks)
 
 
+def cpu_ticks() -> list[int] | None:
+    """The machine's CPU time so far by kind (Linux /proc/stat: user, nice, system, idle, iowait, irq,
+    softirq, steal), or None elsewhere."""
+    try:
+        with open("/proc/stat") as stat:
+            return [int(value) for value in stat.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+
+
+def machine_summary(before: list[int] | None, after: list[int] | None, requests: int) -> str:
+    if before is None or after is None or not requests:
+        return ""
+    spent = [end - start for start, end in zip(before, after, strict=True)]
+    tick_ms = 1000 / os.sysconf("SC_CLK_TCK")
+    busy = sum(spent) - spent[3]
+    return (f"; the machine was {100 * busy / max(sum(spent), 1):.0f}% busy, "
+            f"{busy * tick_ms / requests:.1f} ms of CPU per request of which {spent[7] * tick_ms / requests:.2f} ms "
+            "taken by the host (steal)")
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
@@ -261,12 +282,12 @@ async def run(args, tokens: list[str], people: list[dict]) -> None:
                                for endpoint, body in itertools.islice(warm_up, len(ENDPOINTS) * 2)))
     await asyncio.sleep(1.1)
     load_before = os.getloadavg()[0]
-    cpu_before = time.process_time()
+    cpu_before, ticks_before = time.process_time(), cpu_ticks()
     started = time.perf_counter()
     await asyncio.gather(*(token_load(client, index=index, token=token, rate=args.rate, requests=per_token,
                                       bodies=bodies, samples=samples) for index, token in enumerate(tokens)))
     elapsed = time.perf_counter() - started
-    client_cpu = time.process_time() - cpu_before
+    client_cpu, ticks_after = time.process_time() - cpu_before, cpu_ticks()
     client.close()
     by_endpoint, by_token = defaultdict(list), defaultdict(list)
     for sample in samples:
@@ -274,7 +295,8 @@ async def run(args, tokens: list[str], people: list[dict]) -> None:
         by_token[f"token {sample.token}"].append(sample)
     print(f"{len(tokens)} tokens x {args.rate:g} req/s for {elapsed:.1f}s against {args.base_url} "
           f"(load average before/after: {load_before:.2f}/{os.getloadavg()[0]:.2f}; "
-          f"this client used {client_cpu / max(len(samples), 1) * 1000:.2f} ms of CPU per request)")
+          f"this client used {client_cpu / max(len(samples), 1) * 1000:.2f} ms of CPU per request"
+          f"{machine_summary(ticks_before, ticks_after, len(samples))})")
     report("endpoint", dict(by_endpoint), elapsed)
     report("token", dict(by_token), elapsed)
     report("total", {"all": samples}, elapsed)
