@@ -151,11 +151,14 @@ class PersonCompanyInput(serializers.Serializer):
     min_confidence = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=100)
 
 
-_TEXT_LIMITS = {
-    "person": {"first_name": 255, "last_name": 255, "email": 255, "title": 255, "linkedin_url": 500, "phone": 64},
-    "company": {"name": 255, "website": 500},
-    "address": {"country": 255, "state": 255, "city": 255, "street": 255, "postalcode": 32},
-}
+def _text_limits(serializer_class) -> dict[str, int]:
+    """The max_length of each text field the serializer declares, so the two validations cannot part."""
+    return {name: field.max_length for name, field in serializer_class._declared_fields.items()
+            if isinstance(field, serializers.CharField)}
+
+
+_TEXT_LIMITS = {"person": _text_limits(PersonInput), "company": _text_limits(CompanyInput),
+                "address": _text_limits(AddressInput)}
 _NOT_PLAIN = object()
 
 
