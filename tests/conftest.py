@@ -34,6 +34,14 @@ def _caches_forget() -> None:
     mx_forget_in_process()
 
 
+@pytest.fixture
+def fresh_cache():
+    """An empty cache before and after: provider verdicts, MX statuses and pattern lookups start unknown."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture(autouse=True)
 def _bigquery_off_unless_a_test_turns_it_on(settings):
     """CI exports BIGQUERY_EMULATOR_HOST for the emulator tests; no other test may depend on it."""

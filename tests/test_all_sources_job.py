@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from django.core.cache import cache
 
 from enrichment.models import Job, JobRow
 from enrichment.tasks import run_enrichment_job
@@ -23,20 +22,13 @@ from tests.test_snapshots import make_snapshot
 from wallet.selectors import ledger_sum, wallet_balance
 
 fakesnow = pytest.importorskip("fakesnow")
-pytestmark = [pytest.mark.django_db, pytest.mark.emulator]
+pytestmark = [pytest.mark.django_db, pytest.mark.emulator, pytest.mark.usefixtures("fresh_cache")]
 
 SUBMIT = "/api/v1/enrichment/submit/"
 FIELDS = ["job_title", "contact_email", "contact_linkedin_url", "contact_mobile_phone", "industry"]
 ROBERT_URL = "https://www.linkedin.com/in/robert-smith-acme"
 JANE_DOE_URL = "https://www.linkedin.com/in/janedoe"
 MAYA_URL = "https://www.linkedin.com/in/maya-lindqvist"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

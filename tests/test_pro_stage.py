@@ -6,7 +6,6 @@ Paid providers are the local `ProviderServer`; everything else (DataCore, Redis,
 from decimal import Decimal
 
 import pytest
-from django.core.cache import cache
 
 from enrichment.models import Job, JobRow
 from enrichment.pipeline.rows import RowKeys, WorkRow
@@ -17,18 +16,11 @@ from tests.factories import make_company, make_person
 from tests.provider_server import Fault, ProviderServer, profile_page
 from wallet.selectors import ledger_sum, wallet_balance
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_cache")]
 
 SUBMIT = "/api/v1/enrichment/submit/"
 FIELDS = ["contact_email", "contact_linkedin_url", "job_title"]
 PRO_EMAIL_PRICE = Decimal("4")
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

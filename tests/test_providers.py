@@ -30,6 +30,8 @@ from sources.providers.zerobounce import ZeroBounceClient
 from tests.factories import make_company, make_person
 from tests.provider_server import API_KEY, Fault, ProviderServer, profile_page
 
+pytestmark = pytest.mark.usefixtures("fresh_cache")
+
 LINKEDIN_HITS = {"organic": [
     {"title": "Janet Rowe - Controller - Initech | LinkedIn", "link": "https://www.linkedin.com/in/janet-rowe",
      "snippet": "Controller at Initech.", "position": 1},
@@ -37,13 +39,6 @@ LINKEDIN_HITS = {"organic": [
      "link": "https://www.linkedin.com/in/jane-roe-42?trk=public", "snippet": "Director of Finance at Initech.",
      "position": 2},
 ]}
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture
