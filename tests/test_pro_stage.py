@@ -11,7 +11,7 @@ from enrichment.models import Job, JobRow
 from enrichment.pipeline.rows import RowKeys, WorkRow
 from enrichment.pipeline.stages import ProEnrichmentStage
 from enrichment.tasks import run_enrichment_job
-from sources.models import Person
+from sources.models import Person, Suppression
 from tests.factories import make_company, make_person
 from tests.provider_server import Fault, ProviderServer, profile_page
 from wallet.selectors import ledger_sum, wallet_balance
@@ -100,6 +100,41 @@ def test_every_pro_provider_contributes_to_a_pro_job(api_client, alice, server):
     assert len(server.requests_to("serper")) == 3
     assert refund_reasons(job_id) == {1: "not_found", 2: "no_deliverable_email"}
     assert wallet_balance(user=alice) == Decimal("1000") - PRO_EMAIL_PRICE
+    assert ledger_sum(user=alice) == wallet_balance(user=alice)
+
+
+def test_no_provider_is_asked_about_a_suppressed_person(api_client, alice, server):
+    acme = make_company("Acme Corp", "acme.com")
+    make_person(acme, "Robert", "Smith", contact_email="rsmith@acme.com", job_title="CTO")
+    for kind, value in (("email", "rsmith@acme.com"), ("linkedin", "linkedin.com/in/jane-roe-42"),
+                        ("email", "sam.lee@initrode.com")):
+        Suppression.objects.create(kind=kind, value=value, reason="erasure request")
+    server.profiles["jane-roe-42"] = profile_page(name="Jane Roe", job_title="Director of Finance", company="Initech")
+    server.emails[("jane", "roe", "initech.com")] = ("jane.roe@initech.com", "valid")
+    server.emails[("sam", "lee", "initrode.com")] = ("sam.lee@initrode.com", "valid")
+
+    job_id = submit_pro(api_client, [
+        # Suppressed by the LinkedIn URL the client sent: no match in DataCore, so only that URL tells.
+        {"first_name": "Jane", "last_name": "Roe", "company_name": "Initech", "company_website": "initech.com",
+         "contact_linkedin_url": "https://www.linkedin.com/in/jane-roe-42"},
+        # Suppressed by the email DataCore knows; its LinkedIn URL would be searched for.
+        {"first_name": "Robert", "last_name": "Smith", "company_website": "acme.com"},
+        # Suppressed by the email a provider finds: that email is not sent on to be validated.
+        {"first_name": "Sam", "last_name": "Lee", "company_name": "Initrode", "company_website": "initrode.com",
+         "contact_linkedin_url": "https://www.linkedin.com/in/sam-lee-7"},
+    ])
+    run_enrichment_job(job_id)
+
+    status, rows = finished(api_client, job_id)
+    assert status["status"] == "Enrichment Completed"
+    assert [row.get("compliance_restricted") for row in rows] == [True, True, True]
+    assert [(row["contact_email"], row["job_title"]) for row in rows] == [("", "")] * 3
+    asked = [request.target + request.body.decode() for request in server.seen]
+    # Only about Sam, before his email was known: his profile and his email.
+    assert [request.provider for request in server.seen] == ["netnut", "anymailfinder"]
+    assert all("sam-lee-7" in text or '"last_name":"Lee"' in text for text in asked)
+    assert not any(needle in text for text in asked for needle in ("jane-roe-42", "Robert", "sam.lee@"))
+    assert wallet_balance(user=alice) == Decimal("1000")
     assert ledger_sum(user=alice) == wallet_balance(user=alice)
 
 

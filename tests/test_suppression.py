@@ -128,6 +128,23 @@ def test_apply_compliance_withholds_filled_values_and_their_email_domain(db):
     assert clean.fills["contact_email"].value == "bill@example.org" and clean.flags == []
 
 
+def test_a_row_asked_about_a_suppressed_person_keeps_nothing_found_by_other_keys(db):
+    suppress("linkedin", "linkedin.com/in/peter-gibbons")
+    suppress("email", "milton@initech.com")
+
+    def row(record):
+        work_row = WorkRow(position=0, row_uid="0" * 32, record=record, keys=RowKeys.from_record(record))
+        work_row.fill("contact_mobile_phone", "+15125550100", source="bigquery")
+        return work_row
+
+    by_linkedin = row({"first_name": "Peter", "contact_linkedin_url": "https://www.linkedin.com/in/Peter-Gibbons/"})
+    by_email = row({"contact_email": "Milton@Initech.com"})
+    other = row({"contact_email": "bill@initech.com"})
+    assert apply_compliance([by_linkedin, by_email, other]) == [by_linkedin, by_email]
+    assert by_linkedin.fills == by_email.fills == {}
+    assert other.fills["contact_mobile_phone"].value == "+15125550100"
+
+
 @pytest.fixture
 def admin_client(client, django_user_model):
     client.force_login(django_user_model.objects.create_superuser("admin", "admin@example.com", None))

@@ -12,15 +12,20 @@ def _filled(row: WorkRow, name: str) -> str:
 
 
 def _revealed(row: WorkRow) -> set[tuple[str, str]]:
-    """The (kind, normalized value) pairs a row or contact would reveal: its matched person's and its
-    filled email and LinkedIn URL, the email's domain and the company's domain."""
-    person, company = row.person or {}, row.company or {}
+    """The (kind, normalized value) pairs a row or contact would reveal: the email, LinkedIn URL and
+    domain it was asked about, its matched person's and its filled ones, the emails' domains and the
+    company's domain.
+
+    What the client sent counts: a row about a suppressed person gets nothing found by other keys either.
+    """
+    person, company, keys = row.person or {}, row.company or {}, row.keys
     emails = {normalize_email(value) for value in (
-        person.get("email_norm"), person.get("contact_email"), _filled(row, "contact_email"))} - {""}
+        keys.email, person.get("email_norm"), person.get("contact_email"), _filled(row, "contact_email"))} - {""}
     linkedins = {normalize_linkedin_url(value) for value in (
-        person.get("linkedin_norm"), person.get("contact_linkedin_url"), _filled(row, "contact_linkedin_url"))} - {""}
+        keys.linkedin, person.get("linkedin_norm"), person.get("contact_linkedin_url"),
+        _filled(row, "contact_linkedin_url"))} - {""}
     domains = {email_domain(email) for email in emails} | {normalize_domain(value) for value in (
-        person.get("company_domain_norm"), company.get("domain_norm"), company.get("company_website"),
+        keys.domain, person.get("company_domain_norm"), company.get("domain_norm"), company.get("company_website"),
         _filled(row, "company_website"))}
     return ({(Suppression.Kind.EMAIL.value, email) for email in emails}
             | {(Suppression.Kind.LINKEDIN.value, linkedin) for linkedin in linkedins}

@@ -203,7 +203,8 @@ def _run_row_stages(job: Job, log: StageLog) -> bool:
 
 def batch_enrich(job: Job, rows: list[WorkRow], log: StageLog, *, show_status: bool = True) -> None:
     """What every row gets, in a job's batch or a single lookup: the row stages that apply, the suppression
-    list, then min_confidence.
+    list, then min_confidence. The suppression list is also checked before any stage that sends rows to a
+    paid provider.
 
     `show_status=False` for a job that is not saved (a single lookup): there is no status to show.
     """
@@ -211,6 +212,9 @@ def batch_enrich(job: Job, rows: list[WorkRow], log: StageLog, *, show_status: b
         if not stage.applies(job):
             log.skip(stage.name, stage.status, stage.skip_reason(job))
             continue
+        if stage.sends_rows_out(job):
+            # A suppressed person's data must not reach a provider either, not only the client.
+            apply_compliance(rows)
         if show_status:
             _status_set(job, stage.status)
         started = time.perf_counter()

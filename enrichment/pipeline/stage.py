@@ -27,6 +27,10 @@ class Stage:
     def skip_reason(self, job) -> str:
         return "does not apply to this job"
 
+    def sends_rows_out(self, job) -> bool:
+        """True when running it sends rows' data to a third party (a paid provider)."""
+        return False
+
     def run(self, job, rows: list[WorkRow]) -> StageResult:
         raise NotImplementedError
 

@@ -1,5 +1,7 @@
 """The row stages of the pipeline, in the seed's order. Adding a source touches its stage and ROW_STAGES."""
 
+from django.conf import settings
+
 from enrichment.models import JobStatus
 from enrichment.pipeline.rows import (
     COMPLIANCE_RESTRICTED,
@@ -333,6 +335,9 @@ class ProEnrichmentStage(Stage):
     def skip_reason(self, job):
         return "Pro contact jobs only"
 
+    def sends_rows_out(self, job):
+        return True
+
     def run(self, job, rows):
         from enrichment.pipeline.pro import pro_enrich
 
@@ -350,6 +355,9 @@ class EmailValidationStage(Stage):
 
     def skip_reason(self, job):
         return "contact_email not requested"
+
+    def sends_rows_out(self, job):
+        return job.level == "pro" and bool(settings.ZEROBOUNCE_API_KEY)
 
     def run(self, job, rows):
         from sources.email_validation import email_validator_backend
