@@ -159,8 +159,11 @@ JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=3)
 JOB_LEASE_SECONDS = env.int("JOB_LEASE_SECONDS", default=300)
 JOB_STALE_QUEUED_SECONDS = env.int("JOB_STALE_QUEUED_SECONDS", default=120)
 
-# Webhooks: https anywhere, plain http only to these hosts (a receiver on the operator's own machine).
-WEBHOOK_ALLOWED_HTTP_HOSTS = env.list("WEBHOOK_ALLOWED_HTTP_HOSTS", default=["localhost", "127.0.0.1"])
+# Webhooks: https to public addresses; plain http or a private address only to these hosts (receivers on the
+# operator's own network). Loopback by default only while developing: in production it would let any client
+# make the worker POST to the machine's own services.
+WEBHOOK_ALLOWED_HTTP_HOSTS = env.list("WEBHOOK_ALLOWED_HTTP_HOSTS",
+                                      default=["localhost", "127.0.0.1"] if DEBUG else [])
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
 # Retries back off from the first delay, doubling up to the cap, until the window after the event closes.
 WEBHOOK_RETRY_FIRST_DELAY_SECONDS = env.int("WEBHOOK_RETRY_FIRST_DELAY_SECONDS", default=60)

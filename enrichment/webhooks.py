@@ -7,9 +7,11 @@ refuse a replay whose timestamp is outside its tolerance.
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import secrets
+import socket
 import time
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -36,17 +38,71 @@ RESPONSE_EXCERPT_BYTES = 1000
 ATTEMPT_CLAIM_SECONDS = 120
 # A pending delivery this far past its due time lost its message (broker outage, worker killed).
 LOST_AFTER_SECONDS = 60
+PRIVATE_DESTINATION = "Webhook URLs must point to a public address; private, loopback and link-local ones are refused."
+
+
+class WebhookDestinationRefused(Exception):
+    """The receiver's address is not public and its host is not one the operator allows."""
+
+
+def _allowed_hosts() -> list[str]:
+    return [host.lower() for host in settings.WEBHOOK_ALLOWED_HTTP_HOSTS]
+
+
+def _is_loopback_name(host: str) -> bool:
+    return host == "localhost" or host.endswith(".localhost")
+
+
+def _literal_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
 
 
 def webhook_url_problem(url: str) -> str:
-    """Why `url` cannot receive webhooks, or "" when it can."""
+    """Why `url` cannot receive webhooks, or "" when it can.
+
+    Only the operator's allowed hosts may be reached over plain http or at a private address: anything
+    else would let a client make the worker POST into the operator's own network.
+    """
     parts = urlsplit(url)
-    allowed_http_hosts = [host.lower() for host in settings.WEBHOOK_ALLOWED_HTTP_HOSTS]
-    if parts.scheme == "https" or (parts.scheme == "http" and (parts.hostname or "") in allowed_http_hosts):
+    host = (parts.hostname or "").lower()
+    allowed_hosts = _allowed_hosts()
+    if host in allowed_hosts and parts.scheme in ("http", "https"):
         return ""
-    if not allowed_http_hosts:
-        return "Webhook URLs must use https."
-    return f"Webhook URLs must use https; plain http is only allowed to {', '.join(allowed_http_hosts)}."
+    if parts.scheme != "https":
+        if not allowed_hosts:
+            return "Webhook URLs must use https."
+        return f"Webhook URLs must use https; plain http is only allowed to {', '.join(allowed_hosts)}."
+    address = _literal_address(host)
+    if _is_loopback_name(host) or (address is not None and not address.is_global):
+        return PRIVATE_DESTINATION
+    return ""
+
+
+def webhook_destination(url: str) -> tuple[str, dict, dict]:
+    """(URL, headers, request extensions) to POST to: the URL itself for an allowed host, else the URL with its
+    host replaced by the public address it resolves to now, so a DNS answer that changes between this check
+    and the connection cannot lead into a private network. Host header and TLS name stay the URL's own.
+
+    Raises `WebhookDestinationRefused` when the host resolves to any address that is not public.
+    """
+    parts = httpx.URL(url)
+    host = parts.host.lower()
+    if host in _allowed_hosts():
+        return url, {}, {}
+    try:
+        answers = socket.getaddrinfo(host, parts.port or (443 if parts.scheme == "https" else 80),
+                                     type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise httpx.ConnectError(f"cannot resolve {host}: {exc}") from exc
+    addresses = [ipaddress.ip_address(answer[4][0].split("%")[0]) for answer in answers]
+    refused = [str(address) for address in addresses if not address.is_global]
+    if refused or not addresses:
+        raise WebhookDestinationRefused(f"{host} resolves to {', '.join(refused) or 'nothing'}, not a public address")
+    host_header = parts.netloc.decode("ascii").rpartition("@")[2]
+    return str(parts.copy_with(host=str(addresses[0]))), {"Host": host_header}, {"sni_hostname": host}
 
 
 def _new_secret() -> str:
@@ -123,8 +179,10 @@ def _claim(delivery_id: int) -> WebhookDelivery | None:
 
 def _post(url: str, body: bytes, headers: dict) -> tuple[int, str]:
     """(status code, start of the response body); reads no more of the body than the excerpt keeps."""
-    with httpx.stream("POST", url, content=body, headers=headers, timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
-                      follow_redirects=False) as response:
+    target, destination_headers, extensions = webhook_destination(url)
+    with httpx.Client(timeout=settings.WEBHOOK_TIMEOUT_SECONDS, follow_redirects=False) as client, \
+            client.stream("POST", target, content=body, headers={**headers, **destination_headers},
+                          extensions=extensions) as response:
         excerpt = b""
         for chunk in response.iter_bytes():
             excerpt += chunk
@@ -162,16 +220,18 @@ def webhook_delivery_attempt(*, delivery_id: int) -> WebhookDelivery | None:
     }
     delivery.attempts += 1
     delivery.last_error = ""
+    refused = False
     try:
         delivery.last_status_code, delivery.last_response_excerpt = _post(delivery.url, body, headers)
-    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+    except (httpx.HTTPError, httpx.InvalidURL, WebhookDestinationRefused) as exc:
         delivery.last_status_code, delivery.last_response_excerpt = None, ""
         delivery.last_error = f"{type(exc).__name__}: {exc}"[:1000]
+        refused = isinstance(exc, WebhookDestinationRefused)
     now = timezone.now()
     retry_delay = retry_delay_seconds(delivery.attempts)
     if delivery.last_status_code is not None and 200 <= delivery.last_status_code < 300:
         delivery.status, delivery.delivered_at, delivery.next_attempt_at = WebhookDelivery.Status.DELIVERED, now, None
-    elif now + timedelta(seconds=retry_delay) >= deadline:
+    elif refused or now + timedelta(seconds=retry_delay) >= deadline:
         delivery.status, delivery.next_attempt_at = WebhookDelivery.Status.FAILED, None
     else:
         delivery.next_attempt_at = now + timedelta(seconds=retry_delay)

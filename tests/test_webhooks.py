@@ -3,11 +3,13 @@
 import hashlib
 import hmac
 import json
+import socket
 import threading
 import time
 from contextlib import contextmanager
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 import pytest
 from django.utils import timezone
@@ -15,6 +17,7 @@ from django.utils import timezone
 from enrichment.models import Job, WebhookDelivery
 from enrichment.pipeline.runner import job_fail
 from enrichment.tasks import deliver_webhook, run_enrichment_job
+from enrichment.webhooks import WebhookDestinationRefused, webhook_destination
 from tests.conftest import TEST_QUEUE
 from tests.factories import make_company, make_person
 from wallet.selectors import wallet_balance
@@ -268,6 +271,59 @@ def test_allowed_http_hosts_come_from_settings(api_client, acme, settings):
                                        "data": [{"contact_email": "a@b.com"}],
                                        "webhook_url": "http://127.0.0.1/hook"}, format="json")
     assert refused.status_code == 400 and "receiver.internal" in refused.json()["webhook_url"][0]
+
+
+@pytest.mark.parametrize("url", ["https://10.0.0.5/hook", "https://[::1]:8443/hook", "https://[::ffff:127.0.0.1]/x",
+                                 "https://169.254.169.254/latest/meta-data", "https://localhost/hook",
+                                 "https://ecore.localhost/hook"])
+def test_a_private_address_is_refused_at_submit_unless_its_host_is_allowed(api_client, alice, settings, url):
+    settings.WEBHOOK_ALLOWED_HTTP_HOSTS = ["receiver.internal"]
+    body = {"type": "contact", "level": "standard", "fields_to_enrich": ["job_title"],
+            "data": [{"first_name": "Jane", "last_name": "Doe", "company_name": "Acme Corp"}], "webhook_url": url}
+    response = api_client.post(SUBMIT, body, format="json")
+    assert response.status_code == 400
+    assert response.json() == {"webhook_url": [
+        "Webhook URLs must point to a public address; private, loopback and link-local ones are refused."]}
+    assert not Job.objects.exists() and wallet_balance(user=alice) == 1000
+
+    settings.WEBHOOK_ALLOWED_HTTP_HOSTS = [urlsplit(url).hostname]
+    assert api_client.post(SUBMIT, body, format="json").status_code == 200
+
+
+def test_a_host_that_resolves_to_a_private_address_is_never_posted_to_nor_retried(
+        api_client, acme, settings, broker_queue, django_capture_on_commit_callbacks):
+    with Receiver().running() as receiver:
+        job_id = submit_job(api_client, receiver.url.replace("127.0.0.1", "localhost"))
+        run_job(job_id, django_capture_on_commit_callbacks)
+        delivery = WebhookDelivery.objects.get(job_id=job_id)
+        settings.WEBHOOK_ALLOWED_HTTP_HOSTS = []  # the operator no longer allows it
+        broker_queue_before = broker_queue()
+        deliver_webhook(delivery.pk)
+    assert receiver.requests == []
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts, delivery.next_attempt_at) == ("failed", 1, None)
+    assert delivery.last_error.startswith("WebhookDestinationRefused: localhost resolves to 127.0.0.1")
+    assert broker_queue() == broker_queue_before  # no retry
+    assert Job.objects.get(job_id=job_id).status == "Enrichment Completed"
+
+
+def fake_resolver(addresses):
+    def getaddrinfo(host, port, *args, **kwargs):
+        return [(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))
+                for address in addresses[host]]
+    return getaddrinfo
+
+
+def test_a_public_host_is_posted_to_at_the_address_checked_with_its_own_name_for_host_and_tls(monkeypatch):
+    # Public DNS cannot be reached here, so the resolver is the one thing replaced.
+    monkeypatch.setattr(socket, "getaddrinfo", fake_resolver({
+        "hooks.example.com": ["93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c"],
+        "rebound.example.com": ["93.184.215.14", "10.0.0.5"]}))
+    assert webhook_destination("https://hooks.example.com:8443/ecore?x=1") == (
+        "https://93.184.215.14:8443/ecore?x=1", {"Host": "hooks.example.com:8443"},
+        {"sni_hostname": "hooks.example.com"})
+    with pytest.raises(WebhookDestinationRefused, match="rebound.example.com resolves to 10.0.0.5"):
+        webhook_destination("https://rebound.example.com/ecore")
 
 
 def test_the_webhook_secret_is_per_user_readable_and_rotatable(api_client, make_client, bob, client):
