@@ -107,11 +107,14 @@ def broker_queue(redis_client):
     redis_client.delete(TEST_QUEUE)
 
 
-def submit_job(client, webhook_url: str, **overrides) -> str:
-    body = {"type": "contact", "level": "standard", "fields_to_enrich": ["job_title"],
+def job_body(webhook_url: str) -> dict:
+    return {"type": "contact", "level": "standard", "fields_to_enrich": ["job_title"],
             "data": [{"first_name": "Jane", "last_name": "Doe", "company_name": "Acme Corp"}],
-            "webhook_url": webhook_url, **overrides}
-    response = client.post(SUBMIT, body, format="json")
+            "webhook_url": webhook_url}
+
+
+def submit_job(client, webhook_url: str, **overrides) -> str:
+    response = client.post(SUBMIT, {**job_body(webhook_url), **overrides}, format="json")
     assert response.status_code == 200, response.json()
     return response.json()["job_id"]
 
@@ -252,8 +255,7 @@ def test_a_job_without_a_webhook_records_no_event(api_client, acme):
 
 @pytest.mark.parametrize("url", ["http://hooks.example.com/ecore", "http://10.0.0.5/hook", "ftp://127.0.0.1/x"])
 def test_a_webhook_that_is_not_https_nor_to_an_allowed_http_host_is_rejected_at_submit(api_client, alice, url):
-    body = {"type": "contact", "level": "standard", "fields_to_enrich": ["job_title"],
-            "data": [{"first_name": "Jane", "last_name": "Doe", "company_name": "Acme Corp"}], "webhook_url": url}
+    body = job_body(url)
     response = api_client.post(SUBMIT, body, format="json")
     assert response.status_code == 400
     assert response.json() == {"webhook_url": [
@@ -278,8 +280,7 @@ def test_allowed_http_hosts_come_from_settings(api_client, acme, settings):
                                  "https://ecore.localhost/hook"])
 def test_a_private_address_is_refused_at_submit_unless_its_host_is_allowed(api_client, alice, settings, url):
     settings.WEBHOOK_ALLOWED_HTTP_HOSTS = ["receiver.internal"]
-    body = {"type": "contact", "level": "standard", "fields_to_enrich": ["job_title"],
-            "data": [{"first_name": "Jane", "last_name": "Doe", "company_name": "Acme Corp"}], "webhook_url": url}
+    body = job_body(url)
     response = api_client.post(SUBMIT, body, format="json")
     assert response.status_code == 400
     assert response.json() == {"webhook_url": [
