@@ -61,13 +61,21 @@ def load_datacore(env, args):
     print(f"imported DataCore in {time.monotonic() - started:.0f}s")
 
 
+def psql(database, query) -> str:
+    return subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-tA", "-F", "\t", "-c", query, database],
+                          capture_output=True, text=True, check=True).stdout
+
+
 def sample_people(env, database, count, seed):
-    query = ("SELECT p.first_name, p.last_name, p.contact_email, c.company_name, c.company_website "
-             "FROM sources_person p TABLESAMPLE SYSTEM (1) JOIN sources_company c ON c.id = p.company_id "
-             f"LIMIT {count * 3}")
-    out = subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-tA", "-F", "\t", "-c", query, database],
-                         capture_output=True, text=True, check=True).stdout
-    rows = [line.split("\t") for line in out.splitlines() if line]
+    # About three times the people needed, whatever the DataCore's size (1% was too few below 300,000 people).
+    people = int(psql(database, "SELECT count(*) FROM sources_person"))
+    percent = min(100.0, max(0.01, 300.0 * count / max(people, 1)))
+    rows = [line.split("\t") for line in psql(database, (
+        "SELECT p.first_name, p.last_name, p.contact_email, c.company_name, c.company_website "
+        f"FROM sources_person p TABLESAMPLE SYSTEM ({percent:.4f}) JOIN sources_company c ON c.id = p.company_id "
+        f"LIMIT {count * 3}")).splitlines() if line]
+    if len(rows) < count:
+        raise SystemExit(f"DataCore has too few people for {count} rows ({len(rows)} sampled)")
     random.Random(seed).shuffle(rows)
     return rows[:count]
 
@@ -107,7 +115,8 @@ JOB_KINDS = {
 def run_job(client, body):
     started = time.monotonic()
     response = client.post("/api/v1/enrichment/submit/", json=body)
-    response.raise_for_status()
+    if response.status_code != 200:
+        raise SystemExit(f"submit answered {response.status_code}: {response.text[:500]}")
     job_id = response.json()["job_id"]
     while True:
         status = client.get(f"/api/v1/enrichment/status/{job_id}/").json()
