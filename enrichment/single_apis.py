@@ -158,7 +158,10 @@ def _text_limits(serializer_class) -> dict[str, int]:
 
 
 _TEXT_LIMITS = {"person": _text_limits(PersonInput), "company": _text_limits(CompanyInput),
-                "address": _text_limits(AddressInput)}
+                "address": _text_limits(AddressInput), "request": _text_limits(PersonCompanyInput),
+                "custom_field": _text_limits(CustomFieldInput)}
+_CUSTOM_FIELDS_MAX = PersonCompanyInput._declared_fields["custom_fields"].max_length
+_MIN_CONFIDENCE_FIELD = PersonCompanyInput._declared_fields["min_confidence"]
 _NOT_PLAIN = object()
 
 
@@ -185,11 +188,12 @@ def _plain_part(part, limits: dict[str, int]):
 
 
 def _plain_custom_fields(fields):
-    if not isinstance(fields, list) or len(fields) > 100:
+    if not isinstance(fields, list) or len(fields) > _CUSTOM_FIELDS_MAX:
         return _NOT_PLAIN
     valid = []
     for field in fields:
-        if not isinstance(field, dict) or not (name := _plain_text(field.get("name"), 255)):
+        if not isinstance(field, dict) or not (name := _plain_text(field.get("name"),
+                                                                   _TEXT_LIMITS["custom_field"]["name"])):
             return _NOT_PLAIN
         valid.append({"name": name, **({"value": field["value"]} if "value" in field else {})})
     return valid
@@ -211,13 +215,13 @@ def plain_person_company_input(data) -> dict | None:
         if valid["company"]["address"] is _NOT_PLAIN:
             return None
     if "external_id" in data:
-        valid["external_id"] = _plain_text(data["external_id"], 255)
+        valid["external_id"] = _plain_text(data["external_id"], _TEXT_LIMITS["request"]["external_id"])
     if "custom_fields" in data:
         valid["custom_fields"] = _plain_custom_fields(data["custom_fields"])
     if "min_confidence" in data:
         confidence = data["min_confidence"]
-        valid["min_confidence"] = confidence if confidence is None or (
-            type(confidence) is int and 0 <= confidence <= 100) else _NOT_PLAIN
+        valid["min_confidence"] = confidence if confidence is None or (type(confidence) is int and (
+            _MIN_CONFIDENCE_FIELD.min_value <= confidence <= _MIN_CONFIDENCE_FIELD.max_value)) else _NOT_PLAIN
     return None if _NOT_PLAIN in valid.values() else valid
 
 
