@@ -141,8 +141,10 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="ecore")
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE = {
     "requeue-stale-jobs": {"task": "enrichment.tasks.requeue_stale_jobs", "schedule": 60.0},
-    "retry-lost-webhooks": {"task": "enrichment.tasks.retry_lost_webhooks", "schedule": 60.0},
+    "retry-lost-webhooks": {"task": "enrichment.webhook_tasks.retry_lost_webhooks", "schedule": 60.0},
 }
+# Task modules besides the apps' `tasks`, which Celery finds by itself.
+CELERY_IMPORTS = ("enrichment.webhook_tasks",)
 
 # Product limits.
 ENRICHMENT_HARD_LIMIT = 500
@@ -150,8 +152,8 @@ ENRICHMENT_DEFAULT_PLAN_LIMIT = 50
 PRICING_CACHE_SECONDS = 300
 # How long a process keeps the prices it read: the longest another process charges an old price after a save.
 PRICING_PROCESS_SECONDS = env.float("PRICING_PROCESS_SECONDS", default=1.0)
-JOB_INPUT_CACHE_SECONDS = 3600
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+JOB_INPUT_CACHE_SECONDS = 3600
 # 250 rows: two round trips per stage for a 500-row job (each BigQuery round trip costs ~150 ms), and a
 # pause still takes effect halfway through.
 ENRICHMENT_BATCH_SIZE = env.int("ENRICHMENT_BATCH_SIZE", default=250)
@@ -211,6 +213,13 @@ SNOWFLAKE_WAREHOUSE = env.str("SNOWFLAKE_WAREHOUSE", default="")
 SNOWFLAKE_DATABASE = env.str("SNOWFLAKE_DATABASE", default="")
 SNOWFLAKE_SCHEMA = env.str("SNOWFLAKE_SCHEMA", default="PUBLIC")
 SNOWFLAKE_TABLE = env.str("SNOWFLAKE_TABLE", default="CONTACTS")
+# An endpoint other than the account's own (a PrivateLink host); empty: the account's.
+SNOWFLAKE_HOST = env.str("SNOWFLAKE_HOST", default="")
+SNOWFLAKE_PORT = env.int("SNOWFLAKE_PORT", default=443)
+SNOWFLAKE_PROTOCOL = env.str("SNOWFLAKE_PROTOCOL", default="https")
+# The connector retries a login until this runs out: a batch waits at most about this long for a dead Snowflake.
+SNOWFLAKE_LOGIN_TIMEOUT_SECONDS = env.int("SNOWFLAKE_LOGIN_TIMEOUT_SECONDS", default=30)
+SNOWFLAKE_NETWORK_TIMEOUT_SECONDS = env.int("SNOWFLAKE_NETWORK_TIMEOUT_SECONDS", default=60)
 
 # Finished results are also written to Firestore when FIRESTORE_EMULATOR_HOST is set (the emulator, anonymous
 # credentials; the client library reads the same variable) or FIRESTORE_ENABLED is true (Application Default

@@ -6,31 +6,32 @@ from django.db.models import Count
 
 from enrichment.models import Job, JobRow
 from enrichment.pipeline.rows import WorkRow
+from enrichment.pipeline.spec import EnrichmentSpec
 from pricing.services import PHONE_FIELDS
 from wallet.services import wallet_refund, wallet_refund_many
 
 
-def row_settlement(job: Job, row: WorkRow, outputs: list[dict]) -> tuple[Decimal, Decimal, str]:
+def row_settlement(spec: EnrichmentSpec, row: WorkRow, outputs: list[dict]) -> tuple[Decimal, Decimal, str]:
     """(charge, refund due, reason) for one processed input row.
 
     A row keeps its charge only when it delivers what set its price: a phone for phone-priced
     rows, a deliverable email for email-priced rows, a match for the rest; an expanded account
     keeps the price of each contact actually returned.
     """
-    charge = job.row_charge
+    charge = spec.row_charge
     if row.withheld:
         return charge, charge, next(flag for flag in row.flags)
-    requested = set(job.fields_to_enrich)
-    if job.rate_multiplier > 1:
-        returned = min(len(row.contacts), job.rate_multiplier)
-        if returned == job.rate_multiplier:
+    requested = set(spec.fields_to_enrich)
+    if spec.rate_multiplier > 1:
+        returned = min(len(row.contacts), spec.rate_multiplier)
+        if returned == spec.rate_multiplier:
             return charge, Decimal("0"), ""
         reason = "not_found" if not row.matched else ("no_contacts" if returned == 0 else "fewer_contacts")
-        return charge, job.per_row_rate * (job.rate_multiplier - returned), reason
-    if job.rate_category == "phone":
+        return charge, spec.per_row_rate * (spec.rate_multiplier - returned), reason
+    if spec.rate_category == "phone":
         delivered = any(output.get(name) for output in outputs for name in PHONE_FIELDS & requested)
         reason = "no_phone"
-    elif job.rate_category == "email" and "contact_email" in requested:
+    elif spec.rate_category == "email" and "contact_email" in requested:
         delivered = any(output.get("contact_email") for output in outputs)
         reason = "no_deliverable_email"
     else:

@@ -1,7 +1,7 @@
 """One record enriched on request, from the same stages and matching as a job's rows.
 
-A lookup builds an unsaved job describing what is asked (type, fields, price) and runs one
-`WorkRow` through `batch_enrich`, exactly as a job's batch runs. Only then, in one transaction
+A lookup builds the spec of what is asked (type, fields, price) and runs one `WorkRow` through
+`batch_enrich`, exactly as a job's batch runs. Only then, in one transaction
 under the wallet lock, it charges what `row_settlement` says the row keeps of its price, so a
 lookup is paid for only when it delivers what set the price, as a job row is refunded otherwise.
 Nothing is locked while sources are queried; a lookup that fails before the charge costs nothing,
@@ -20,17 +20,17 @@ from enrichment.pipeline.rows import (
     COMPLIANCE_RESTRICTED,
     LEFT_COMPANY,
     NAME_MISMATCH,
-    RowKeys,
     WorkRow,
     enrichment_status_of,
     output_rows,
 )
 from enrichment.pipeline.runner import StageLog, batch_enrich
-from enrichment.services import PricingNotConfigured
+from enrichment.pipeline.spec import EnrichmentSpec
 from enrichment.validation import validate_allowed_fields
-from pricing.selectors import PriceMissing, price_of
+from pricing.selectors import price_of
 from pricing.services import credits_as_integer, estimate_credits
 from sources import email_validation
+from sources.contacts import RowKeys
 from sources.fields import ACCOUNT_FIELDS, CONTACT_FIELDS, PHONE_FIELDS
 from sources.matching import confidence_level, score_company
 from sources.models import Company
@@ -87,18 +87,17 @@ def remaining_credits(balance: Decimal) -> int:
 
 # --- the shared machinery ------------------------------------------------------------------------
 
-def lookup_job(*, user, job_type: str, fields: list[str], rate_category: str, per_row_rate: Decimal,
-               min_confidence: int | None = None) -> Job:
-    """An unsaved job describing one lookup: what the stages read and what settlement prices."""
-    return Job(user=user, type=job_type, level=Job.Level.STANDARD, fields_to_enrich=list(fields), record_count=1,
-               min_confidence=min_confidence, rate_category=rate_category, per_row_rate=per_row_rate,
-               rate_multiplier=1, estimated_credits=per_row_rate)
+def lookup_spec(*, job_type: str, fields: list[str], rate_category: str, per_row_rate: Decimal,
+                min_confidence: int | None = None) -> EnrichmentSpec:
+    """One lookup, at Standard level: what the stages read and what settlement prices."""
+    return EnrichmentSpec(type=job_type, level=Job.Level.STANDARD, fields_to_enrich=tuple(fields),
+                          min_confidence=min_confidence, rate_category=rate_category, per_row_rate=per_row_rate)
 
 
-def enrich_one(*, job_like: Job, record: dict) -> WorkRow:
-    """`record` enriched by the row stages that apply to `job_like`, as one row of a job's batch."""
+def enrich_one(*, spec: EnrichmentSpec, record: dict) -> WorkRow:
+    """`record` enriched by the row stages that apply to `spec`, as one row of a job's batch."""
     row = WorkRow(position=0, row_uid=uuid.uuid4().hex, record=record, keys=RowKeys.from_record(record))
-    batch_enrich(job_like, [row], StageLog([]), show_status=False)
+    batch_enrich(spec, [row], StageLog([]))
     return row
 
 
@@ -112,25 +111,19 @@ class Settlement:
         return remaining_credits(self.balance)
 
 
-def lookup_settle(*, job_like: Job, row: WorkRow, outputs: list[dict], note: str, balance: Decimal) -> Settlement:
+def lookup_settle(*, user, spec: EnrichmentSpec, row: WorkRow, outputs: list[dict], note: str,
+                  balance: Decimal) -> Settlement:
     """Charges what the row keeps of its price (nothing unless it delivered), under the wallet lock.
 
     `balance` is the wallet's as the request arrived, what a lookup that charges nothing reports.
     Raises `InsufficientCredits` when the wallet cannot pay it any more.
     """
-    charge, refund_due, _ = row_settlement(job_like, row, outputs)
+    charge, refund_due, _ = row_settlement(spec, row, outputs)
     amount = charge - refund_due
     if amount <= 0:
         return Settlement(charged=Decimal("0"), balance=balance)
-    entry = wallet_deduct(user=job_like.user, amount=amount, reference=f"single:{uuid.uuid4()}", note=note)
+    entry = wallet_deduct(user=user, amount=amount, reference=f"single:{uuid.uuid4()}", note=note)
     return Settlement(charged=amount, balance=entry.balance_after)
-
-
-def _price(name: str) -> Decimal:
-    try:
-        return price_of(name)
-    except PriceMissing as exc:
-        raise PricingNotConfigured(str(exc)) from None
 
 
 # --- phone and email lookups (seed 001) ----------------------------------------------------------
@@ -179,16 +172,16 @@ class ContactLookup:
 
 def _contact_lookup(*, user, balance: Decimal, record: dict, min_confidence: int | None, price_name: str, rate_category: str,
                     fields: list[str], note: str, verify_email: bool = False) -> tuple[dict, Settlement, email_validation.EmailVerdict | None]:
-    price = _price(price_name)
+    price = price_of(price_name)
     if balance < price:
         raise CreditsBelowPrice()
-    job_like = lookup_job(user=user, job_type=Job.Type.CONTACT, fields=fields, rate_category=rate_category,
-                          per_row_rate=price, min_confidence=min_confidence)
-    row = enrich_one(job_like=job_like, record=record)
+    spec = lookup_spec(job_type=Job.Type.CONTACT, fields=fields, rate_category=rate_category, per_row_rate=price,
+                       min_confidence=min_confidence)
+    row = enrich_one(spec=spec, record=record)
     verdict = _email_verify(row) if verify_email else None
-    outputs = output_rows(job_like, row)
+    outputs = output_rows(spec, row)
     try:
-        settlement = lookup_settle(job_like=job_like, row=row, outputs=outputs, note=note, balance=balance)
+        settlement = lookup_settle(user=user, spec=spec, row=row, outputs=outputs, note=note, balance=balance)
     except InsufficientCredits:
         raise CreditsBelowPrice() from None
     return outputs[0], settlement, verdict
@@ -329,22 +322,17 @@ def person_company_enrich(*, user, balance: Decimal, request: PersonCompanyReque
 
     `balance` is the wallet's as the request arrived.
     """
-    try:
-        estimate = estimate_credits(job_type=request.job_type, level=Job.Level.STANDARD, fields=request.fields,
-                                    criteria_limit=None, row_count=1)
-    except PriceMissing as exc:
-        raise PricingNotConfigured(str(exc)) from None
+    estimate = estimate_credits(job_type=request.job_type, level=Job.Level.STANDARD, fields=request.fields,
+                                criteria_limit=None, row_count=1)
     if balance < estimate.total:
         raise InsufficientCredits(required=estimate.total, available=balance)
-    job_like = lookup_job(user=user, job_type=request.job_type, fields=request.fields,
-                          rate_category=estimate.rate_category, per_row_rate=estimate.per_row_rate,
-                          min_confidence=request.min_confidence)
-    row = enrich_one(job_like=job_like, record=request.record)
-    outputs = output_rows(job_like, row)
-    company_values, company_score, company = _company_answer(user=user, request=request, row=row,
-                                                             output=outputs[0])
+    spec = lookup_spec(job_type=request.job_type, fields=request.fields, rate_category=estimate.rate_category,
+                       per_row_rate=estimate.per_row_rate, min_confidence=request.min_confidence)
+    row = enrich_one(spec=spec, record=request.record)
+    outputs = output_rows(spec, row)
+    company_values, company_score, company = _company_answer(request=request, row=row, output=outputs[0])
     family_tree = company_family_tree(company=company)
-    settlement = lookup_settle(job_like=job_like, row=row, outputs=outputs,
+    settlement = lookup_settle(user=user, spec=spec, row=row, outputs=outputs,
                                note=f"single {request.job_type} enrichment", balance=balance)
 
     values = {**{name: outputs[0][name] for name in request.fields if name in CONTACT_FIELDS}, **company_values}
@@ -360,8 +348,7 @@ def person_company_enrich(*, user, balance: Decimal, request: PersonCompanyReque
                                remaining_credits=settlement.remaining_credits)
 
 
-def _company_answer(*, user, request: PersonCompanyRequest, row: WorkRow,
-                    output: dict) -> tuple[dict, int, dict | None]:
+def _company_answer(*, request: PersonCompanyRequest, row: WorkRow, output: dict) -> tuple[dict, int, dict | None]:
     """(requested company fields, matching score, DataCore company) for the response's company block.
 
     The person's employer when the person was found; otherwise the company named in the input,
@@ -376,10 +363,10 @@ def _company_answer(*, user, request: PersonCompanyRequest, row: WorkRow,
     if (request.job_type == Job.Type.ACCOUNT or COMPLIANCE_RESTRICTED in row.flags or not account_fields
             or not request.company_record):
         return {name: "" for name in account_fields}, 0, None
-    account_job = lookup_job(user=user, job_type=Job.Type.ACCOUNT, fields=account_fields, rate_category="account",
-                             per_row_rate=Decimal("0"), min_confidence=request.min_confidence)
-    company_row = enrich_one(job_like=account_job, record=request.company_record)
-    company_output = output_rows(account_job, company_row)[0]
+    account_spec = lookup_spec(job_type=Job.Type.ACCOUNT, fields=account_fields, rate_category="account",
+                               per_row_rate=Decimal("0"), min_confidence=request.min_confidence)
+    company_row = enrich_one(spec=account_spec, record=request.company_record)
+    company_output = output_rows(account_spec, company_row)[0]
     values = {name: company_output[name] for name in account_fields}
     if not company_row.matched:
         return values, 0, None

@@ -157,6 +157,7 @@ def webhook_delivery_create(*, job: Job) -> WebhookDelivery:
 
 def webhook_delivery_enqueue(*, delivery_id: int, countdown: float = 0) -> None:
     """A broker outage only delays a delivery: the lost-webhook sweep enqueues it again."""
+    # Imported here: the tasks call these services.
     from enrichment.webhook_tasks import deliver_webhook
 
     try:

@@ -6,13 +6,19 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
+from ecore.exceptions import ApplicationError
 from pricing.models import Price, Subscription
 
 PRICING_CACHE_KEY = "pricing:prices:v1"
 
 
-class PriceMissing(LookupError):
-    pass
+class PriceMissing(ApplicationError):
+    """A price the request needs is not configured: a 503 for the request, whatever asked for the price."""
+
+    status_code = 503
+
+    def __init__(self, detail: str):
+        super().__init__({"error": f"Pricing is not configured: {detail}. Please contact support."})
 
 
 # This process's copy of the prices and when it was read: a single-record lookup reads its price on

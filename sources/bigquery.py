@@ -1,4 +1,4 @@
-"""The BigQuery contact dataset and phone table: batch lookups (one query per call) and loading.
+"""The BigQuery contact dataset and phone table: the client and batch lookups (one query per call).
 
 Configuration (`ecore.settings`): with `BIGQUERY_EMULATOR_HOST` ("host:port" or "http://host:port") the
 client talks to the emulator anonymously; otherwise, only when `BIGQUERY_ENABLED`, to real BigQuery with
@@ -23,38 +23,18 @@ history, so a lookup takes each person's newest row that has a phone:
     contact_mobile_phone, contact_direct_phone  STRING
     last_seen_at          TIMESTAMP
 
-Loading (`import_contacts`, `import_phones`, `export_datacore_slice`) writes NDJSON to a per-run staging
-table with a resumable `load_table_from_file` (it works on the emulator, which refuses multipart uploads,
-and on BigQuery), then MERGEs it into the table on person_key: re-importing a file updates rows in place,
-and within one file the last line for a person wins. Files are CSV or Parquet with the seed's column names.
+Loading them is `sources.loading.bigquery`'s business.
 """
 
-import json
-import logging
-import random
-import tempfile
-import uuid
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+import concurrent.futures
+from collections.abc import Iterable
 from functools import lru_cache
-from pathlib import Path
 
 import pandas as pd
-import phonenumbers
-import pyarrow.parquet as pq
 from django.conf import settings
-from django.utils import timezone
 
+from sources.contacts import BatchKeys, Candidate, SourceUnavailable
 from sources.fields import CONTACT_FIELDS, PHONE_FIELDS
-from sources.normalize import (
-    normalize_company_name,
-    normalize_domain,
-    normalize_email,
-    normalize_linkedin_url,
-    normalize_person_name,
-)
-
-logger = logging.getLogger(__name__)
 
 SOURCE = "bigquery"
 NOT_CONFIGURED = "BigQuery is not configured"
@@ -63,14 +43,13 @@ NORM_COLUMNS = ("email_norm", "linkedin_norm", "first_norm", "last_norm", "compa
 CONTACT_COLUMNS = ("person_key", *CONTACT_FIELDS, "company_name", "company_website", *NORM_COLUMNS, "opted_out",
                    "last_seen_at")
 PHONE_COLUMNS = ("person_key", "first_name", "last_name", *NORM_COLUMNS, *PHONE_FIELDS, "last_seen_at")
-COLUMN_TYPES = {"opted_out": "BOOL", "last_seen_at": "TIMESTAMP", "line": "INT64"}
-
-CHUNK_ROWS = 50_000
-TRUE_VALUES = frozenset({"true", "t", "yes", "y", "1"})
 
 
-class BigQueryUnavailable(Exception):
+class BigQueryUnavailable(SourceUnavailable):
     """BigQuery did not answer in time, or refused: the stage records it and the job moves on."""
+
+    def __init__(self, reason: str):
+        super().__init__(SOURCE, reason)
 
 
 class TableMissing(BigQueryUnavailable):
@@ -79,8 +58,8 @@ class TableMissing(BigQueryUnavailable):
 
 # --- client -------------------------------------------------------------------------------------
 
-def is_configured() -> bool:
-    return bool(settings.BIGQUERY_EMULATOR_HOST) or settings.BIGQUERY_ENABLED
+def unconfigured_reason() -> str:
+    return "" if settings.BIGQUERY_EMULATOR_HOST or settings.BIGQUERY_ENABLED else NOT_CONFIGURED
 
 
 def emulator_endpoint(host: str) -> str:
@@ -91,8 +70,8 @@ def emulator_endpoint(host: str) -> str:
 
 def bigquery_client():
     """The configured client: the emulator's, else real BigQuery's with Application Default Credentials."""
-    if not is_configured():
-        raise RuntimeError(NOT_CONFIGURED)
+    if reason := unconfigured_reason():
+        raise RuntimeError(reason)
     return _client(settings.BIGQUERY_PROJECT, settings.BIGQUERY_EMULATOR_HOST)
 
 
@@ -115,8 +94,7 @@ def table_id(table: str) -> str:
 
 
 def _run_query(sql: str, arrays: dict[str, Iterable[str]]) -> list[dict]:
-    import concurrent.futures
-
+    # Imported here, as in _client: google-cloud-bigquery takes seconds to import.
     import requests
     from google.api_core.exceptions import GoogleAPIError, NotFound
     from google.cloud import bigquery
@@ -125,11 +103,13 @@ def _run_query(sql: str, arrays: dict[str, Iterable[str]]) -> list[dict]:
     config = bigquery.QueryJobConfig(query_parameters=[
         bigquery.ArrayQueryParameter(name, "STRING", sorted(values)) for name, values in arrays.items()])
     # The client's default retry keeps trying a dead endpoint for ten minutes; a batch must not wait that long.
+    # Its job retry wraps the insert in a retry of its own, with the same ten minutes whatever `retry` says:
+    # with it, a refused connection held a batch for as long, so a failed query is not re-run.
     timeout = settings.BIGQUERY_TIMEOUT_SECONDS
     retry = DEFAULT_RETRY.with_deadline(timeout)
     try:
-        job = bigquery_client().query(sql, job_config=config, retry=retry, timeout=timeout)
-        return [dict(row.items()) for row in job.result(retry=retry, timeout=timeout)]
+        job = bigquery_client().query(sql, job_config=config, retry=retry, timeout=timeout, job_retry=None)
+        return [dict(row.items()) for row in job.result(retry=retry, timeout=timeout, job_retry=None)]
     except NotFound as error:
         raise TableMissing(error.message) from error
     except (GoogleAPIError, requests.RequestException, concurrent.futures.TimeoutError) as error:
@@ -154,15 +134,16 @@ def person_key(record: dict) -> str:
     return ""
 
 
-def _text(value) -> str:
+def cell_text(value) -> str:
+    """A cell as text: "" for None and for pandas' missing values."""
     if value is None or (not isinstance(value, str) and pd.isna(value) is True):
         return ""
     return str(value).strip()
 
 
-def candidate_from_row(row: dict) -> tuple[dict, dict | None]:
+def candidate_from_row(row: dict) -> Candidate:
     """A contacts-table row (BigQuery or Snowflake) as the (person, company) candidate the matcher scores."""
-    person = {name: row[name] if name in ("opted_out", "last_seen_at") else _text(row[name]) for name in row}
+    person = {name: row[name] if name in ("opted_out", "last_seen_at") else cell_text(row[name]) for name in row}
     person["id"], person["opted_out"] = person["person_key"], bool(person["opted_out"])
     if not (person["company_name"] or person["company_website"]):
         return person, None
@@ -173,23 +154,30 @@ def candidate_from_row(row: dict) -> tuple[dict, dict | None]:
 
 # --- lookups ------------------------------------------------------------------------------------
 
-def contacts_for_keys(*, emails=(), linkedins=(), name_domain_keys=(), name_company_keys=()) -> list[tuple[dict, dict | None]]:
-    """Every contact who could be one of the rows, in one query: by email, LinkedIn URL, or last name at a
-    company ("<last_norm>|<company_domain_norm>" and "<last_norm>|<company_name_norm>" keys)."""
-    arrays = {"emails": set(emails), "linkedins": set(linkedins), "name_domain_keys": set(name_domain_keys),
-              "name_company_keys": set(name_company_keys)}
-    if not any(arrays.values()):
-        return []
-    rows = _run_query(f"""
-        SELECT {", ".join(CONTACT_COLUMNS)}
-        FROM `{table_id(settings.BIGQUERY_CONTACTS_TABLE)}`
-        WHERE email_norm IN UNNEST(@emails)
-           OR linkedin_norm IN UNNEST(@linkedins)
-           OR CONCAT(last_norm, '|', company_domain_norm) IN UNNEST(@name_domain_keys)
-           OR CONCAT(last_norm, '|', company_name_norm) IN UNNEST(@name_company_keys)
-        QUALIFY ROW_NUMBER() OVER (PARTITION BY person_key ORDER BY last_seen_at DESC NULLS LAST) = 1
-    """, arrays)
-    return [candidate_from_row(row) for row in rows]
+class BigQueryContacts:
+    """The contact dataset, one query per batch."""
+
+    name = SOURCE
+
+    def unconfigured_reason(self) -> str:
+        return unconfigured_reason()
+
+    def contacts_for(self, keys: BatchKeys) -> list[Candidate]:
+        """Every contact who could be one of the rows: by email, LinkedIn URL, or last name at a company."""
+        arrays = {"emails": keys.emails, "linkedins": keys.linkedins, "name_domain_keys": keys.name_domain_keys,
+                  "name_company_keys": keys.name_company_keys}
+        if not any(arrays.values()):
+            return []
+        rows = _run_query(f"""
+            SELECT {", ".join(CONTACT_COLUMNS)}
+            FROM `{table_id(settings.BIGQUERY_CONTACTS_TABLE)}`
+            WHERE email_norm IN UNNEST(@emails)
+               OR linkedin_norm IN UNNEST(@linkedins)
+               OR CONCAT(last_norm, '|', company_domain_norm) IN UNNEST(@name_domain_keys)
+               OR CONCAT(last_norm, '|', company_name_norm) IN UNNEST(@name_company_keys)
+            QUALIFY ROW_NUMBER() OVER (PARTITION BY person_key ORDER BY last_seen_at DESC NULLS LAST) = 1
+        """, arrays)
+        return [candidate_from_row(row) for row in rows]
 
 
 def phones_for_keys(*, emails=(), linkedins=(), person_keys=()) -> list[dict]:
@@ -205,211 +193,4 @@ def phones_for_keys(*, emails=(), linkedins=(), person_keys=()) -> list[dict]:
           AND (COALESCE(contact_mobile_phone, '') <> '' OR COALESCE(contact_direct_phone, '') <> '')
         QUALIFY ROW_NUMBER() OVER (PARTITION BY person_key ORDER BY last_seen_at DESC NULLS LAST) = 1
     """, arrays)
-    return [{name: value if name == "last_seen_at" else _text(value) for name, value in row.items()} for row in rows]
-
-
-# --- loading ------------------------------------------------------------------------------------
-
-@dataclass
-class LoadReport:
-    table: str
-    rows: int = 0
-    skipped: list[str] = field(default_factory=list)  # "line N: reason"
-    merged: int = 0  # rows the MERGE inserted or updated
-
-    def summary(self) -> str:
-        loaded = self.rows - len(self.skipped)
-        return f"{self.table}: {loaded} loaded ({self.merged} inserted or updated), {len(self.skipped)} skipped"
-
-
-def _schema(columns: Iterable[str]):
-    from google.cloud import bigquery
-
-    return [bigquery.SchemaField(name, COLUMN_TYPES.get(name, "STRING"),
-                                 mode="REQUIRED" if name in ("person_key", "line") else "NULLABLE")
-            for name in columns]
-
-
-def ensure_tables() -> None:
-    """Creates the dataset and both tables when missing."""
-    from google.cloud import bigquery
-
-    client = bigquery_client()
-    client.create_dataset(f"{settings.BIGQUERY_PROJECT}.{settings.BIGQUERY_DATASET}", exists_ok=True)
-    for table, columns in ((settings.BIGQUERY_CONTACTS_TABLE, CONTACT_COLUMNS),
-                           (settings.BIGQUERY_PHONES_TABLE, PHONE_COLUMNS)):
-        client.create_table(bigquery.Table(table_id(table), schema=_schema(columns)), exists_ok=True)
-
-
-def _timestamp(value) -> str | None:
-    """A timestamp as BigQuery's JSON loader reads it, in UTC; None when empty; ValueError when not a date."""
-    if _text(value) == "":
-        return None
-    stamp = pd.Timestamp(value)
-    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-    return stamp.strftime("%Y-%m-%d %H:%M:%S.%f+00:00")
-
-
-def _keys_of(row: dict) -> dict:
-    """The normalized keys of an input row, computed as DataCore's import computes them."""
-    return {
-        "email_norm": normalize_email(row.get("contact_email")),
-        "linkedin_norm": normalize_linkedin_url(row.get("contact_linkedin_url")),
-        "first_norm": normalize_person_name(row.get("first_name")),
-        "last_norm": normalize_person_name(row.get("last_name")),
-        "company_name_norm": normalize_company_name(row.get("company_name")),
-        "company_domain_norm": normalize_domain(row.get("company_website")),
-    }
-
-
-def contact_record(row: dict) -> dict:
-    """A contacts-table record from a people-file row (seed field names)."""
-    record = {name: _text(row.get(name)) for name in (*CONTACT_FIELDS, "company_name", "company_website")}
-    record.update(_keys_of(record))
-    record["opted_out"] = _text(row.get("opted_out")).lower() in TRUE_VALUES
-    record["last_seen_at"] = _timestamp(row.get("last_seen_at"))
-    record["person_key"] = person_key(record)
-    return record
-
-
-def phone_record(row: dict) -> dict:
-    """A phones-table record from a phones-file row (the person's identifiers, phones, last_seen_at)."""
-    record = {name: _text(row.get(name)) for name in ("first_name", "last_name", *PHONE_FIELDS)}
-    record.update(_keys_of(row))
-    record["last_seen_at"] = _timestamp(row.get("last_seen_at"))
-    record["person_key"] = person_key(record)
-    return record
-
-
-def _file_rows(path: Path) -> Iterator[tuple[int, dict]]:
-    """(line, row) of a CSV (physical line, header = 1) or Parquet file (1-based row), chunk by chunk."""
-    if path.suffix.lower() in (".parquet", ".pq"):
-        frames = (batch.to_pandas() for batch in pq.ParquetFile(path).iter_batches(batch_size=CHUNK_ROWS))
-        first_line = 1
-    else:
-        frames = pd.read_csv(path, dtype=str, keep_default_na=False, chunksize=CHUNK_ROWS)
-        first_line = 2
-    line = first_line
-    for frame in frames:
-        for row in frame.to_dict("records"):
-            yield line, row
-            line += 1
-
-
-def _load_file(path, *, make_record, columns: tuple[str, ...], table: str) -> LoadReport:
-    report = LoadReport(table=table)
-
-    def records() -> Iterator[dict]:
-        for line, row in _file_rows(Path(path)):
-            report.rows += 1
-            try:
-                record = make_record(row)
-            except ValueError as error:
-                report.skipped.append(f"line {line}: last_seen_at is not a date ({error})")
-                continue
-            if not record["person_key"]:
-                report.skipped.append(f"line {line}: no LinkedIn URL, no email, and no first and last name "
-                                      "at a company to identify the person")
-                continue
-            yield {**record, "line": line}
-
-    report.merged = load_records(records(), columns=columns, table=table)
-    return report
-
-
-def import_contacts(path) -> LoadReport:
-    """Upserts a people file (DataCore's people columns) into the contacts table."""
-    return _load_file(path, make_record=contact_record, columns=CONTACT_COLUMNS,
-                      table=settings.BIGQUERY_CONTACTS_TABLE)
-
-
-def import_phones(path) -> LoadReport:
-    """Upserts a phones file (identifiers, contact_mobile_phone, contact_direct_phone, last_seen_at)."""
-    return _load_file(path, make_record=phone_record, columns=PHONE_COLUMNS, table=settings.BIGQUERY_PHONES_TABLE)
-
-
-def load_records(records: Iterable[dict], *, columns: tuple[str, ...], table: str) -> int:
-    """Stages the records (each with a `line`) and MERGEs them into `table` on person_key; rows changed."""
-    from google.cloud import bigquery
-
-    ensure_tables()
-    client = bigquery_client()
-    staging = table_id(f"_staging_{table}_{uuid.uuid4().hex[:8]}")
-    with tempfile.TemporaryFile() as ndjson:
-        for record in records:
-            ndjson.write(json.dumps({name: record[name] for name in (*columns, "line")}, default=str).encode())
-            ndjson.write(b"\n")
-        if not ndjson.tell():
-            return 0
-        ndjson.seek(0)
-        try:
-            # No `size`: a resumable upload, the kind the emulator accepts too.
-            client.load_table_from_file(ndjson, staging, job_config=bigquery.LoadJobConfig(
-                schema=_schema((*columns, "line")), source_format=bigquery.SourceFormat.NEWLINE_DELIMITED_JSON,
-                write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE)).result()
-            merge = client.query(_merge_sql(table_id(table), staging, columns))
-            merge.result()
-            return merge.num_dml_affected_rows or 0
-        finally:
-            client.delete_table(staging, not_found_ok=True)
-
-
-def _merge_sql(target: str, staging: str, columns: tuple[str, ...]) -> str:
-    updated = [name for name in columns if name != "person_key"]
-    return f"""
-        MERGE `{target}` T
-        USING (SELECT * FROM `{staging}` WHERE TRUE
-               QUALIFY ROW_NUMBER() OVER (PARTITION BY person_key ORDER BY line DESC) = 1) S
-        ON T.person_key = S.person_key
-        WHEN MATCHED THEN UPDATE SET {", ".join(f"{name} = S.{name}" for name in updated)}
-        WHEN NOT MATCHED THEN INSERT ({", ".join(columns)}) VALUES ({", ".join(f"S.{name}" for name in columns)})
-    """
-
-
-# --- a demo dataset from DataCore ---------------------------------------------------------------
-
-def export_datacore_slice(count: int) -> tuple[LoadReport, LoadReport]:
-    """The first `count` DataCore people (by id) as the contact dataset, and a phones table that gives each
-    of them the mobile or direct phone DataCore lacks: fictional numbers (the 555-01xx kind where the
-    region has one), stable per person, so the demo shows BigQuery complementing DataCore."""
-    from sources.models import Person
-
-    contacts, phones = (LoadReport(table=settings.BIGQUERY_CONTACTS_TABLE),
-                        LoadReport(table=settings.BIGQUERY_PHONES_TABLE))
-    people = Person.objects.select_related("company").order_by("id")[:count]
-    contact_records, phone_records = [], []
-    seen_at = timezone.now()
-    for line, person in enumerate(people, start=1):
-        company = person.company
-        record = {name: getattr(person, name) for name in (*CONTACT_FIELDS, *NORM_COLUMNS)}
-        record.update(person_key=person.source_key, line=line, opted_out=person.opted_out,
-                      last_seen_at=_timestamp(person.last_seen_at),
-                      company_name=company.company_name if company else "",
-                      company_website=company.company_website if company else "")
-        contact_records.append(record)
-        region = person.contact_office_country_code or (company.company_hq_country_code if company else "") or "US"
-        phone = {name: record[name] for name in ("person_key", "line", "first_name", "last_name", *NORM_COLUMNS)}
-        phone["contact_mobile_phone"] = "" if person.contact_mobile_phone else fictional_phone(
-            person.source_key, region, phonenumbers.PhoneNumberType.MOBILE)
-        phone["contact_direct_phone"] = "" if person.contact_direct_phone else fictional_phone(
-            person.source_key, region, phonenumbers.PhoneNumberType.FIXED_LINE)
-        phone["last_seen_at"] = _timestamp(seen_at)
-        if phone["contact_mobile_phone"] or phone["contact_direct_phone"]:
-            phone_records.append(phone)
-    contacts.rows, phones.rows = len(contact_records), len(phone_records)
-    contacts.merged = load_records(contact_records, columns=CONTACT_COLUMNS, table=contacts.table)
-    phones.merged = load_records(phone_records, columns=PHONE_COLUMNS, table=phones.table)
-    return contacts, phones
-
-
-def fictional_phone(key: str, region: str, number_type: int) -> str:
-    """A valid E.164 number near the region's example number (US: 201-555-01xx), the same for the same key."""
-    example = (phonenumbers.example_number_for_type(region.upper(), number_type)
-               or phonenumbers.example_number_for_type("US", number_type))
-    national = phonenumbers.national_significant_number(example)
-    rng = random.Random(f"{key}|{number_type}")
-    for _ in range(20):
-        number = phonenumbers.parse(f"+{example.country_code}{national[:-2]}{rng.randrange(100):02d}")
-        if phonenumbers.is_valid_number(number):
-            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    return phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+    return [{name: value if name == "last_seen_at" else cell_text(value) for name, value in row.items()} for row in rows]

@@ -2,6 +2,7 @@
 
 from django.db import connection
 
+from sources.contacts import BatchKeys, Candidate
 from sources.fields import ACCOUNT_FIELDS, CONTACT_FIELDS
 from sources.models import Company, Person
 from sources.sql import all_of, any_of, select_dicts, select_meeting_any
@@ -23,26 +24,34 @@ PEOPLE_SELECT = (
 COMPANIES_SELECT = f"SELECT {', '.join(COMPANY_COLUMNS)} FROM {Company._meta.db_table}"
 
 
-def _split_person_and_company(row: dict) -> tuple[dict, dict | None]:
+def _split_person_and_company(row: dict) -> Candidate:
     person = {name: row[name] for name in PERSON_COLUMNS}
     if row["company_id"] is None:
         return person, None
     return person, {name: row[f"company__{name}"] for name in COMPANY_COLUMNS}
 
 
-def people_for_keys(*, emails=(), linkedins=(), first_names=(), last_names=(), domains=(),
-                    company_names=()) -> list[tuple[dict, dict | None]]:
-    """Every person who could be one of the rows: by email, LinkedIn URL, or first or last name at a company."""
-    conditions = []
-    if emails:
-        conditions.append(any_of("p.email_norm", emails))
-    if linkedins:
-        conditions.append(any_of("p.linkedin_norm", linkedins))
-    for names_column, names in (("p.last_norm", last_names), ("p.first_norm", first_names)):
-        for company_column, companies in (("p.company_domain_norm", domains), ("p.company_name_norm", company_names)):
-            if names and companies:
-                conditions.append(all_of(any_of(names_column, names), any_of(company_column, companies)))
-    return [_split_person_and_company(row) for row in select_meeting_any(PEOPLE_SELECT, conditions)]
+class DataCoreContacts:
+    """DataCore's people, always there: PostgreSQL is the service's own database."""
+
+    name = SOURCE
+
+    def unconfigured_reason(self) -> str:
+        return ""
+
+    def contacts_for(self, keys: BatchKeys) -> list[Candidate]:
+        """Every person who could be one of the rows: by email, LinkedIn URL, or first or last name at a company."""
+        conditions = []
+        if keys.emails:
+            conditions.append(any_of("p.email_norm", keys.emails))
+        if keys.linkedins:
+            conditions.append(any_of("p.linkedin_norm", keys.linkedins))
+        for names_column, names in (("p.last_norm", keys.last_names), ("p.first_norm", keys.first_names)):
+            for company_column, companies in (("p.company_domain_norm", keys.domains),
+                                              ("p.company_name_norm", keys.company_names)):
+                if names and companies:
+                    conditions.append(all_of(any_of(names_column, names), any_of(company_column, companies)))
+        return [_split_person_and_company(row) for row in select_meeting_any(PEOPLE_SELECT, conditions)]
 
 
 def companies_for_keys(*, domains=(), names=()) -> list[dict]:

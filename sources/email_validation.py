@@ -290,11 +290,14 @@ class ZeroBounceEmailValidator:
         return verdicts
 
 
-def email_validator_backend(*, job=None):
-    """ZeroBounce when it is configured, for Pro jobs (a paid check) or outside any job; local otherwise."""
+def email_validator_backend(*, spec=None):
+    """ZeroBounce when it is configured, for Pro jobs (a paid check) or outside any job; local otherwise.
+
+    `spec` is the enrichment's `EnrichmentSpec`, for its level and job id.
+    """
     local = LocalEmailValidator()
-    if job is not None and job.level != "pro":
+    if spec is not None and spec.level != "pro":
         return local
-    client = ZeroBounceClient.from_settings(job_id=job.job_id if job is not None else None,
+    client = ZeroBounceClient.from_settings(job_id=spec.job_id if spec is not None else None,
                                             policy=ProviderPolicy.from_settings())
     return local if client is None else ZeroBounceEmailValidator(client, fallback=local)

@@ -5,7 +5,6 @@ providers and ZeroBounce (the local provider server), and the still-in-company c
 submitted over HTTP and read back over HTTP. Skipped when the BigQuery emulator is not running.
 """
 
-from contextlib import closing
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -13,9 +12,8 @@ import pytest
 
 from enrichment.models import Job, JobRow
 from enrichment.tasks import run_enrichment_job
-from sources import snowflake
-from sources.bigquery import CONTACT_COLUMNS, contact_record
 from tests.factories import make_company, make_person
+from tests.fake_snowflake import snowflake_holding
 from tests.provider_server import ProviderServer, profile_page
 from tests.test_bigquery import run_command, write_csv
 from tests.test_snapshots import make_snapshot
@@ -34,18 +32,9 @@ MAYA_URL = "https://www.linkedin.com/in/maya-lindqvist"
 @pytest.fixture
 def snowflake_contacts(settings):
     """A configured Snowflake (fakesnow) whose contact table knows only Grace Hopper."""
-    settings.SNOWFLAKE_ACCOUNT, settings.SNOWFLAKE_USER, settings.SNOWFLAKE_PASSWORD = "ecore-test", "ecore", "secret"
-    settings.SNOWFLAKE_WAREHOUSE, settings.SNOWFLAKE_DATABASE = "ENRICH_WH", "ECORE"
-    settings.SNOWFLAKE_SCHEMA, settings.SNOWFLAKE_TABLE = "REFERENCE", "CONTACTS"
-    grace = contact_record({"first_name": "Grace", "last_name": "Hopper", "job_title": "Rear Admiral",
-                            "contact_linkedin_url": "https://www.linkedin.com/in/gracehopper",
-                            "company_name": "Cobol Systems Inc", "company_website": "cobolsystems.com"})
-    types = {"opted_out": "BOOLEAN", "last_seen_at": "TIMESTAMP_TZ"}
-    with fakesnow.patch(), closing(snowflake.connect()) as connection, closing(connection.cursor()) as cursor:
-        columns = ", ".join(f"{name} {types.get(name, 'VARCHAR')}" for name in CONTACT_COLUMNS)
-        cursor.execute(f"CREATE TABLE CONTACTS ({columns})")
-        cursor.execute(f"INSERT INTO CONTACTS ({', '.join(CONTACT_COLUMNS)}) "
-                       f"VALUES ({', '.join(['%s'] * len(CONTACT_COLUMNS))})", [grace[c] for c in CONTACT_COLUMNS])
+    with snowflake_holding(settings, [{"first_name": "Grace", "last_name": "Hopper", "job_title": "Rear Admiral",
+                                       "contact_linkedin_url": "https://www.linkedin.com/in/gracehopper",
+                                       "company_name": "Cobol Systems Inc", "company_website": "cobolsystems.com"}]):
         yield
 
 

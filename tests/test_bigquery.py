@@ -11,11 +11,12 @@ import phonenumbers
 import pytest
 from django.core.management import CommandError, call_command
 
-from enrichment.models import Job
-from enrichment.pipeline.rows import RowKeys, WorkRow
-from enrichment.pipeline.stages import BigQueryContactStage
+from enrichment.pipeline.rows import WorkRow
+from enrichment.pipeline.spec import EnrichmentSpec
+from enrichment.pipeline.stages import ContactSourceStage
 from enrichment.tasks import run_enrichment_job
 from sources import bigquery
+from sources.contacts import BatchKeys, RowKeys
 from sources.normalize import normalize_company_name
 from tests.factories import make_company, make_person
 
@@ -99,11 +100,11 @@ def test_emulator_host_is_accepted_as_host_port_or_url():
 
 
 def test_bigquery_is_off_unless_an_emulator_or_real_bigquery_is_configured(settings):
-    assert not bigquery.is_configured()
+    assert bigquery.unconfigured_reason() == "BigQuery is not configured"
     settings.BIGQUERY_ENABLED = True
-    assert bigquery.is_configured()
+    assert bigquery.unconfigured_reason() == ""
     settings.BIGQUERY_ENABLED, settings.BIGQUERY_EMULATOR_HOST = False, "127.0.0.1:9050"
-    assert bigquery.is_configured()
+    assert bigquery.unconfigured_reason() == ""
 
 
 def test_import_refuses_to_run_when_bigquery_is_not_configured(people_file):
@@ -118,21 +119,22 @@ def test_imported_people_are_found_by_each_kind_of_key_with_one_query_per_lookup
     assert "contacts: line 5: no LinkedIn URL, no email" in err
     bq_queries.clear()
 
-    def found(**keys) -> list[str]:
-        return sorted(person["last_name"] for person, _ in bigquery.contacts_for_keys(**keys))
+    def found(*rows: RowKeys) -> list[str]:
+        return sorted(person["last_name"] for person, _ in bigquery.BigQueryContacts().contacts_for(BatchKeys(rows)))
 
-    assert found(emails={"ada.lovelace@analyticalengines.com"}) == ["Lovelace"]
-    assert found(linkedins={"linkedin.com/in/gracehopper"}) == ["Hopper"]
-    assert found(name_domain_keys={"lovelace|analyticalengines.com"}) == ["Lovelace"]
-    assert found(name_company_keys={f"turing|{normalize_company_name('Bletchley Park')}"}) == ["Turing"]
-    assert found(emails={"nobody@nowhere.com"}, linkedins={"linkedin.com/in/nobody"}) == []
+    assert found(RowKeys(email="ada.lovelace@analyticalengines.com")) == ["Lovelace"]
+    assert found(RowKeys(linkedin="linkedin.com/in/gracehopper")) == ["Hopper"]
+    assert found(RowKeys(last="lovelace", domain="analyticalengines.com")) == ["Lovelace"]
+    assert found(RowKeys(last="turing", company=normalize_company_name("Bletchley Park"))) == ["Turing"]
+    assert found(RowKeys(email="nobody@nowhere.com"), RowKeys(linkedin="linkedin.com/in/nobody")) == []
     assert len(bq_queries) == 5
 
-    (ada, company), = bigquery.contacts_for_keys(emails={"ada.lovelace@analyticalengines.com"})
+    (ada, company), = bigquery.BigQueryContacts().contacts_for(
+        BatchKeys((RowKeys(email="ada.lovelace@analyticalengines.com"),)))
     assert ada["job_title"] == "Chief Analyst" and ada["person_key"] == "li:linkedin.com/in/adalovelace"
     assert ada["last_seen_at"] == datetime(2024, 5, 1, 10, tzinfo=UTC)
     assert company["company_name"] == "Analytical Engines Ltd" and company["domain_norm"] == "analyticalengines.com"
-    assert bigquery.contacts_for_keys() == [] and len(bq_queries) == 6  # no keys, no query
+    assert found(RowKeys(first="ada")) == [] and len(bq_queries) == 6  # no key it can use, no query
 
 
 @pytest.mark.emulator
@@ -180,7 +182,7 @@ def test_phone_lookup_takes_each_persons_newest_row_with_a_phone(bq, bq_queries,
 def test_the_contact_stage_asks_once_per_batch_whatever_its_keys(bq, bq_queries, people_file):
     run_command(people=str(people_file))
     bq_queries.clear()
-    job = Job(type="contact", level="standard", fields_to_enrich=["job_title", "contact_office_city"])
+    spec = EnrichmentSpec(type="contact", level="standard", fields_to_enrich=("job_title", "contact_office_city"))
     records = [{"contact_email": "ada.lovelace@analyticalengines.com", "first_name": "Ada", "last_name": "Lovelace"},
                {"contact_linkedin_url": "https://linkedin.com/in/gracehopper", "first_name": "Grace",
                 "last_name": "Hopper"},
@@ -189,7 +191,7 @@ def test_the_contact_stage_asks_once_per_batch_whatever_its_keys(bq, bq_queries,
     rows = [WorkRow(position=i, row_uid=f"{i:032x}", record=r, keys=RowKeys.from_record(r))
             for i, r in enumerate(records)]
 
-    result = BigQueryContactStage().run(job, rows)
+    result = ContactSourceStage(bigquery.BigQueryContacts(), "BigQuery Lookup").run(spec, rows)
 
     assert len(bq_queries) == 1
     assert result.rows_filled == 3 and result.source == "bigquery"
@@ -290,8 +292,8 @@ def test_a_dataset_not_yet_loaded_is_reported_and_the_job_still_completes(api_cl
 
     assert status_of(api_client, job_id)["status"] == "Enrichment Completed"
     stages = stages_of(api_client, job_id)
-    assert stages["bigquery_contacts"]["state"] == "done" and "Not found" in stages["bigquery_contacts"]["detail"]
-    assert "Not found" in stages["bigquery_phones"]["detail"]
+    assert stages["bigquery_contacts"]["state"] == "failed" and "Not found" in stages["bigquery_contacts"]["detail"]
+    assert stages["bigquery_phones"]["state"] == "failed" and "Not found" in stages["bigquery_phones"]["detail"]
 
 
 @pytest.mark.emulator

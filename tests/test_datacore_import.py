@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from django.core.management import call_command
 
-from sources.datacore_import import import_companies, import_people
-from sources.demo_data import COMPANY_COLUMNS, PEOPLE_COLUMNS, generate_demo_data
+from sources.loading.datacore import import_companies, import_people
+from sources.loading.demo_data import COMPANY_COLUMNS, PEOPLE_COLUMNS, generate_demo_data
 from sources.models import Company, Person
 from sources.normalize import (
     normalize_company_name,

@@ -118,10 +118,12 @@ def test_a_recycled_email_with_a_different_name_is_not_matched_nor_charged(api_c
 
 
 def test_name_match_verification_withholds_a_source_answer_for_someone_else():
-    from enrichment.pipeline.rows import RowKeys, WorkRow
+    from enrichment.pipeline.rows import WorkRow
+    from enrichment.pipeline.spec import EnrichmentSpec
     from enrichment.pipeline.stages import NameMatchStage
+    from sources.contacts import RowKeys
 
-    job = Job(type="contact", level="standard", fields_to_enrich=["job_title"])
+    spec = EnrichmentSpec(type="contact", level="standard", fields_to_enrich=("job_title",))
     rows = []
     for first, last in (("Bob", "Smith"), ("Maria", "Gonzalez")):
         record = {"first_name": first, "last_name": last, "contact_email": "r.smith@acme.com"}
@@ -129,11 +131,12 @@ def test_name_match_verification_withholds_a_source_answer_for_someone_else():
         row.person = {"first_name": "Robert", "last_name": "Smith"}
         row.fill("job_title", "CTO", source="bigquery")
         rows.append(row)
-    NameMatchStage().run(job, rows)
+    NameMatchStage().run(spec, rows)
     assert rows[0].fills["job_title"].value == "CTO" and not rows[0].flags
     assert rows[1].fills == {} and rows[1].flags == ["name_mismatch"]
-    assert NameMatchStage().applies(job)
-    assert not NameMatchStage().applies(Job(type="contact", level="quick"))
+    assert NameMatchStage().skip_reason(spec) is None
+    assert NameMatchStage().skip_reason(EnrichmentSpec(type="contact", level="quick", fields_to_enrich=())) == (
+        "contact jobs at Standard or Pro only")
 
 
 def test_opted_out_people_are_never_returned_nor_charged(api_client, alice):
@@ -289,8 +292,8 @@ def test_pause_takes_effect_at_a_batch_boundary_and_resume_continues_from_the_ch
     job_id = submit(api_client, type="contact", level="standard", fields_to_enrich=["contact_email"], data=data)
     original_save = runner._rows_save
 
-    def save_then_request_pause(job, rows, log):
-        original_save(job, rows, log)
+    def save_then_request_pause(job, spec, rows, log):
+        original_save(job, spec, rows, log)
         Job.objects.filter(job_id=job.job_id).update(pause_requested=True)
 
     monkeypatch.setattr(runner, "_rows_save", save_then_request_pause)

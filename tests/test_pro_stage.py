@@ -7,10 +7,12 @@ from decimal import Decimal
 
 import pytest
 
-from enrichment.models import Job, JobRow
-from enrichment.pipeline.rows import RowKeys, WorkRow
-from enrichment.pipeline.stages import ProEnrichmentStage
+from enrichment.models import JobRow
+from enrichment.pipeline.pro import ProEnrichmentStage
+from enrichment.pipeline.rows import WorkRow
+from enrichment.pipeline.spec import EnrichmentSpec
 from enrichment.tasks import run_enrichment_job
+from sources.contacts import RowKeys
 from sources.models import Person, Suppression
 from tests.factories import make_company, make_person
 from tests.provider_server import Fault, ProviderServer, profile_page
@@ -211,14 +213,15 @@ def test_standard_jobs_and_account_jobs_skip_the_pro_stage(api_client, no_provid
     status, _ = finished(api_client, job_id)
     assert stage(status, "pro") == {"name": "pro", "stage": "Pro Enrichment", "state": "skipped",
                                     "reason": "Pro contact jobs only"}
-    assert not ProEnrichmentStage().applies(Job(type="account", level="pro"))
+    assert ProEnrichmentStage().skip_reason(EnrichmentSpec(type="account", level="pro", fields_to_enrich=())) == (
+        "Pro contact jobs only")
 
 
 def test_the_stage_makes_one_pattern_query_per_batch(no_providers, django_assert_max_num_queries):
     globex = make_company("Globex", "globex.com")
     for first, last in (("Hank", "Scorpio"), ("Frank", "Grimes")):
         make_person(globex, first, last, contact_email=f"{first}.{last}@globex.com".lower())
-    job = Job(type="contact", level="pro", fields_to_enrich=["contact_email"])
+    spec = EnrichmentSpec(type="contact", level="pro", fields_to_enrich=("contact_email",))
     rows = []
     for position in range(20):
         record = {"first_name": f"Person{chr(97 + position)}", "last_name": "Jones", "company_website": "globex.com"}
@@ -226,7 +229,7 @@ def test_the_stage_makes_one_pattern_query_per_batch(no_providers, django_assert
                             keys=RowKeys.from_record(record)))
 
     with django_assert_max_num_queries(2):  # the patterns, and the validator's known domains
-        result = ProEnrichmentStage().run(job, rows)
+        result = ProEnrichmentStage().run(spec, rows)
 
     assert result.rows_filled == 20 and result.source == "email_pattern"
     assert rows[0].fills["contact_email"].value == "persona.jones@globex.com"

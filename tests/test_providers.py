@@ -279,10 +279,13 @@ def test_zerobounce_down_falls_back_to_local_validation(server):
 
 
 def test_zerobounce_is_not_used_for_standard_jobs(server):
-    from enrichment.models import Job
+    from enrichment.pipeline.spec import EnrichmentSpec
 
-    assert isinstance(email_validator_backend(job=Job(level="standard")), LocalEmailValidator)
-    assert isinstance(email_validator_backend(job=Job(level="pro")), ZeroBounceEmailValidator)
+    def validator_for(level: str):
+        return email_validator_backend(spec=EnrichmentSpec(type="contact", level=level, fields_to_enrich=()))
+
+    assert isinstance(validator_for("standard"), LocalEmailValidator)
+    assert isinstance(validator_for("pro"), ZeroBounceEmailValidator)
 
 
 # --- Netnut -------------------------------------------------------------------------------------

@@ -10,10 +10,12 @@ import pandas as pd
 import pytest
 from django.core.management import CommandError, call_command
 
-from enrichment.models import Job
-from enrichment.pipeline.rows import RowKeys, WorkRow
+from enrichment.pipeline.rows import WorkRow
+from enrichment.pipeline.spec import EnrichmentSpec
 from enrichment.pipeline.stages import ROW_STAGES, ScrapedSnapshotStage, StillInCompanyStage
 from enrichment.tasks import run_enrichment_job
+from sources.contacts import RowKeys
+from sources.loading.snapshots import snapshots_from_datacore
 from sources.models import LinkedInSnapshot
 from sources.normalize import (
     normalize_company_name,
@@ -21,7 +23,7 @@ from sources.normalize import (
     normalize_linkedin_url,
     normalize_person_name,
 )
-from sources.snapshots import snapshots_from_datacore, works_elsewhere
+from sources.snapshots import works_elsewhere
 from tests.factories import make_company, make_person
 from tests.test_pipeline import results_of, status_of, submit
 from wallet.models import LedgerEntry
@@ -214,7 +216,7 @@ def test_a_snapshot_of_someone_else_at_the_url_is_not_used_nor_charged(api_clien
 
 def test_a_batchs_snapshots_are_fetched_in_one_query_and_reused_by_the_still_in_company_check(
         django_assert_num_queries):
-    job = Job(type="contact", level="standard", fields_to_enrich=["job_title"])
+    spec = EnrichmentSpec(type="contact", level="standard", fields_to_enrich=("job_title",))
 
     def batch():
         rows = []
@@ -228,9 +230,9 @@ def test_a_batchs_snapshots_are_fetched_in_one_query_and_reused_by_the_still_in_
         make_snapshot(f"https://linkedin.com/in/p{n}", f"P{n}", "Person", job_title="CTO", company_name="Acme")
     rows = batch()
     with django_assert_num_queries(1):
-        assert ScrapedSnapshotStage().run(job, rows).rows_filled == 5
+        assert ScrapedSnapshotStage().run(spec, rows).rows_filled == 5
     with django_assert_num_queries(0):
-        assert StillInCompanyStage().run(job, rows).detail == "5 left their company"
+        assert StillInCompanyStage().run(spec, rows).detail == "5 left their company"
 
     matched_elsewhere = batch()
     for row in matched_elsewhere:
@@ -238,7 +240,7 @@ def test_a_batchs_snapshots_are_fetched_in_one_query_and_reused_by_the_still_in_
                       "last_name": "Person", "company_name_norm": "globex", "company_domain_norm": "",
                       "last_seen_at": None}
     with django_assert_num_queries(1):
-        assert StillInCompanyStage().run(job, matched_elsewhere).detail == "5 left their company"
+        assert StillInCompanyStage().run(spec, matched_elsewhere).detail == "5 left their company"
 
 
 # --- still in company ---------------------------------------------------------------------------
@@ -291,14 +293,16 @@ def test_no_flag_for_an_older_snapshot_or_the_same_company(api_client, alice, ja
 
 def test_still_in_company_is_skipped_at_quick_level():
     stage = StillInCompanyStage()
-    quick = Job(type="contact", level="quick")
-    assert not stage.applies(quick) and stage.skip_reason(quick) == "contact jobs at Standard or Pro only"
-    assert stage.applies(Job(type="contact", level="standard")) and stage.applies(Job(type="contact", level="pro"))
-    assert not stage.applies(Job(type="account", level="standard"))
+    def skip_reason(job_type: str, level: str) -> str | None:
+        return stage.skip_reason(EnrichmentSpec(type=job_type, level=level, fields_to_enrich=()))
+
+    assert skip_reason("contact", "quick") == "contact jobs at Standard or Pro only"
+    assert skip_reason("contact", "standard") is None and skip_reason("contact", "pro") is None
+    assert skip_reason("account", "standard") == "contact jobs at Standard or Pro only"
 
 
 def test_stage_order_follows_the_seed_datacore_snowflake_scraped_then_bigquery_and_the_check_last():
-    names = [stage.name for stage in ROW_STAGES]
+    names = list(dict.fromkeys(stage.name for stage in ROW_STAGES))  # DataCore's contact and account stages share one
     assert names[:4] == ["datacore", "snowflake", "scraped_snapshots", "bigquery_contacts"]
     assert names[-1] == "still_in_company"
 

@@ -1,15 +1,15 @@
 """The Snowflake contact table through the real connector code path, on fakesnow's DuckDB-backed fake."""
 
-from contextlib import closing
 from datetime import UTC, datetime
 
 import pytest
 
 from enrichment.tasks import run_enrichment_job
-from sources import snowflake
-from sources.bigquery import CONTACT_COLUMNS, contact_record
+from sources.contacts import BatchKeys, RowKeys
 from sources.normalize import normalize_company_name
+from sources.snowflake import SnowflakeContacts
 from tests.factories import make_company, make_person
+from tests.fake_snowflake import snowflake_holding
 
 fakesnow = pytest.importorskip("fakesnow")
 pytestmark = pytest.mark.django_db
@@ -28,17 +28,7 @@ PEOPLE = [
 
 @pytest.fixture
 def snowflake_contacts(settings):
-    """A configured Snowflake whose contact table holds PEOPLE; every connection inside goes to the fake."""
-    settings.SNOWFLAKE_ACCOUNT, settings.SNOWFLAKE_USER, settings.SNOWFLAKE_PASSWORD = "ecore-test", "ecore", "secret"
-    settings.SNOWFLAKE_WAREHOUSE, settings.SNOWFLAKE_DATABASE = "ENRICH_WH", "ECORE"
-    settings.SNOWFLAKE_SCHEMA, settings.SNOWFLAKE_TABLE = "REFERENCE", "CONTACTS"
-    types = {"opted_out": "BOOLEAN", "last_seen_at": "TIMESTAMP_TZ"}
-    with fakesnow.patch(), closing(snowflake.connect()) as connection, closing(connection.cursor()) as cursor:
-        columns = ", ".join(f"{name} {types.get(name, 'VARCHAR')}" for name in CONTACT_COLUMNS)
-        cursor.execute(f"CREATE TABLE CONTACTS ({columns})")
-        cursor.executemany(
-            f"INSERT INTO CONTACTS ({', '.join(CONTACT_COLUMNS)}) VALUES ({', '.join(['%s'] * len(CONTACT_COLUMNS))})",
-            [[record[c] for c in CONTACT_COLUMNS] for record in map(contact_record, PEOPLE)])
+    with snowflake_holding(settings, PEOPLE):
         yield
 
 
@@ -59,10 +49,11 @@ def snowflake_selects(monkeypatch):
 
 
 def test_contacts_are_found_by_each_kind_of_key_in_one_query(snowflake_contacts, snowflake_selects):
-    found = snowflake.contacts_for_keys(
-        emails={"ada.lovelace@analyticalengines.com"}, linkedins={"linkedin.com/in/gracehopper"},
-        name_domain_keys={"lovelace|analyticalengines.com"},
-        name_company_keys={f"turing|{normalize_company_name('Bletchley Park')}", "nobody|ghost"})
+    found = SnowflakeContacts().contacts_for(BatchKeys((
+        RowKeys(email="ada.lovelace@analyticalengines.com"), RowKeys(linkedin="linkedin.com/in/gracehopper"),
+        RowKeys(last="lovelace", domain="analyticalengines.com"),
+        RowKeys(last="turing", company=normalize_company_name("Bletchley Park")),
+        RowKeys(last="nobody", company="ghost"))))
 
     assert len(snowflake_selects) == 1
     by_last_name = {person["last_name"]: (person, company) for person, company in found}
@@ -72,7 +63,8 @@ def test_contacts_are_found_by_each_kind_of_key_in_one_query(snowflake_contacts,
     assert ada["last_seen_at"] == datetime(2024, 5, 1, 10, tzinfo=UTC)
     assert company["domain_norm"] == "analyticalengines.com"
     assert by_last_name["Turing"][1]["company_name"] == "Bletchley Park"
-    assert snowflake.contacts_for_keys() == [] and len(snowflake_selects) == 1
+    assert SnowflakeContacts().contacts_for(BatchKeys((RowKeys(first="ada"),))) == []
+    assert len(snowflake_selects) == 1  # no key it can use, no query
 
 
 def test_snowflake_fills_what_datacore_lacks_in_a_contact_job(api_client, snowflake_contacts, snowflake_selects):
@@ -116,4 +108,4 @@ def test_table_settings_must_be_plain_identifiers(settings):
 
     settings.SNOWFLAKE_ACCOUNT, settings.SNOWFLAKE_TABLE = "ecore-test", "CONTACTS; DROP TABLE X"
     with pytest.raises(ImproperlyConfigured):
-        snowflake.contacts_for_keys(emails={"a@b.com"})
+        SnowflakeContacts().contacts_for(BatchKeys((RowKeys(email="a@b.com"),)))

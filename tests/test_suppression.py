@@ -5,9 +5,10 @@ from decimal import Decimal
 import pytest
 
 from enrichment.pipeline.compliance import apply_compliance
-from enrichment.pipeline.rows import RowKeys, WorkRow
+from enrichment.pipeline.rows import WorkRow
 from enrichment.tasks import run_enrichment_job
 from sources.compliance import suppressed
+from sources.contacts import RowKeys
 from sources.models import Person, Suppression
 from tests.factories import make_company, make_person
 from wallet.selectors import ledger_sum, wallet_balance

@@ -16,7 +16,8 @@ from django.utils import timezone
 
 from enrichment.models import Job, WebhookDelivery
 from enrichment.pipeline.runner import job_fail
-from enrichment.tasks import deliver_webhook, run_enrichment_job
+from enrichment.tasks import run_enrichment_job
+from enrichment.webhook_tasks import deliver_webhook
 from enrichment.webhooks import WebhookDestinationRefused, webhook_destination
 from tests.conftest import TEST_QUEUE
 from tests.factories import make_company, make_person
@@ -130,7 +131,7 @@ def test_completed_job_posts_a_signed_event_the_receiver_verifies(
         job_id = submit_job(api_client, receiver.url)
         run_job(job_id, django_capture_on_commit_callbacks)
         delivery = WebhookDelivery.objects.get(job_id=job_id)
-        assert ("enrichment.tasks.deliver_webhook", f"({delivery.pk},)") in [m[:2] for m in broker_queue()]
+        assert ("enrichment.webhook_tasks.deliver_webhook", f"({delivery.pk},)") in [m[:2] for m in broker_queue()]
         assert receiver.requests == []  # the runner only records the event; a worker sends it
 
         deliver_webhook(delivery.pk)
@@ -174,7 +175,7 @@ def test_a_failing_receiver_is_retried_with_backoff_until_it_answers(
         assert delivery.last_response_excerpt == "receiver is down"
         assert before + timedelta(seconds=60) <= delivery.next_attempt_at <= timezone.now() + timedelta(seconds=60)
         [retry] = [message for message in broker_queue() if message[2]["eta"]]
-        assert retry[:2] == ("enrichment.tasks.deliver_webhook", f"({delivery.pk},)")
+        assert retry[:2] == ("enrichment.webhook_tasks.deliver_webhook", f"({delivery.pk},)")
 
         deliver_webhook(delivery.pk)  # the retry's message arriving early finds it not yet due
         assert len(receiver.requests) == 1
@@ -353,7 +354,7 @@ def test_retries_are_signed_with_the_rotated_secret(api_client, acme, django_cap
 
 
 def test_the_sweep_enqueues_pending_deliveries_whose_message_was_lost(api_client, acme, broker_queue):
-    from enrichment.tasks import retry_lost_webhooks
+    from enrichment.webhook_tasks import retry_lost_webhooks
 
     job_id = submit_job(api_client, "https://hooks.example.com/ecore")
     run_enrichment_job(job_id)  # on_commit never runs here: as if the broker had lost the message
@@ -361,5 +362,5 @@ def test_the_sweep_enqueues_pending_deliveries_whose_message_was_lost(api_client
     assert retry_lost_webhooks() == 0  # not late yet
     WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now() - timedelta(minutes=5))
     assert retry_lost_webhooks() == 1
-    assert [m[:2] for m in broker_queue() if m[0] == "enrichment.tasks.deliver_webhook"] == [
-        ("enrichment.tasks.deliver_webhook", f"({delivery.pk},)")]
+    assert [m[:2] for m in broker_queue() if m[0] == "enrichment.webhook_tasks.deliver_webhook"] == [
+        ("enrichment.webhook_tasks.deliver_webhook", f"({delivery.pk},)")]

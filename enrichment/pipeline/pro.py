@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from enrichment.pipeline.rows import WorkRow
-from enrichment.pipeline.stage import StageResult, rows_missing
-from enrichment.pipeline.stages import QUERY_FIELDS
+from enrichment.models import JobStatus
+from enrichment.pipeline.rows import QUERY_FIELDS, WorkRow
+from enrichment.pipeline.spec import EnrichmentSpec
+from enrichment.pipeline.stage import Stage, StageResult, rows_missing
 from sources import email_patterns
 from sources.email_validation import email_validator_backend
 from sources.matching import MATCH_THRESHOLD, names_agree, score_person
@@ -65,8 +66,8 @@ class Lead:
         return self.text("company_name") or (self.row.company or {}).get("company_name", "")
 
 
-def _requested_missing(job, row: WorkRow, names) -> list[str]:
-    return [name for name in names if name in job.fields_to_enrich and name not in row.fills]
+def _requested_missing(spec: EnrichmentSpec, row: WorkRow, names) -> list[str]:
+    return [name for name in names if name in spec.fields_to_enrich and name not in row.fills]
 
 
 def _lead_for(row: WorkRow) -> Lead:
@@ -82,21 +83,21 @@ def _note(lead: Lead, source: str, reason: str) -> None:
 
 # --- Serper -------------------------------------------------------------------------------------
 
-def _wants_profile_search(job, lead: Lead, *, can_read_profiles: bool) -> bool:
+def _wants_profile_search(spec, lead: Lead, *, can_read_profiles: bool) -> bool:
     if lead.linkedin_url or not (lead.first_name and lead.last_name and lead.company_name):
         return False
-    return bool(_requested_missing(job, lead.row, ["contact_linkedin_url"])
-                or (can_read_profiles and _requested_missing(job, lead.row, PROFILE_FIELDS)))
+    return bool(_requested_missing(spec, lead.row, ["contact_linkedin_url"])
+                or (can_read_profiles and _requested_missing(spec, lead.row, PROFILE_FIELDS)))
 
 
-def _wants_domain_search(job, lead: Lead) -> bool:
+def _wants_domain_search(spec, lead: Lead) -> bool:
     return (not lead.domain and bool(lead.company_name) and bool(lead.first_name and lead.last_name)
-            and bool(_requested_missing(job, lead.row, ["contact_email", "company_website"])))
+            and bool(_requested_missing(spec, lead.row, ["contact_email", "company_website"])))
 
 
-def _search_with_serper(job, leads: list[Lead], serper: SerperClient, *, can_read_profiles: bool) -> None:
-    profile_leads = [lead for lead in leads if _wants_profile_search(job, lead, can_read_profiles=can_read_profiles)]
-    companies = sorted({lead.company_name for lead in leads if _wants_domain_search(job, lead)})
+def _search_with_serper(spec, leads: list[Lead], serper: SerperClient, *, can_read_profiles: bool) -> None:
+    profile_leads = [lead for lead in leads if _wants_profile_search(spec, lead, can_read_profiles=can_read_profiles)]
+    companies = sorted({lead.company_name for lead in leads if _wants_domain_search(spec, lead)})
     queries = [linkedin_profile_query(first_name=lead.first_name, last_name=lead.last_name, company=lead.company_name)
                for lead in profile_leads] + [company_website_query(company) for company in companies]
     answers = serper.http.map_concurrently(serper.search, queries)
@@ -111,7 +112,7 @@ def _search_with_serper(job, leads: list[Lead], serper: SerperClient, *, can_rea
             lead.search_mentions_company = hit.mentions_company
     websites = dict(zip(companies, answers[len(profile_leads):], strict=True))
     for lead in leads:
-        answer = websites.get(lead.company_name) if _wants_domain_search(job, lead) else None
+        answer = websites.get(lead.company_name) if _wants_domain_search(spec, lead) else None
         if isinstance(answer, ProviderUnavailable):
             _note(lead, serper.source, answer.reason)
         elif answer is not None and (domain := website_from_results(answer, company_name=lead.company_name)):
@@ -140,10 +141,10 @@ def _profile_match_confidence(lead: Lead, profile: LinkedInProfile) -> int:
     return score.confidence if score.confidence >= MATCH_THRESHOLD else 0
 
 
-def _read_profiles(job, leads: list[Lead], netnut: NetnutClient) -> None:
+def _read_profiles(spec, leads: list[Lead], netnut: NetnutClient) -> None:
     readers = [lead for lead in leads if lead.linkedin_url and (
-        _requested_missing(job, lead.row, PROFILE_FIELDS)
-        or (lead.linkedin_found_by_search and _requested_missing(job, lead.row, ["contact_linkedin_url"])))]
+        _requested_missing(spec, lead.row, PROFILE_FIELDS)
+        or (lead.linkedin_found_by_search and _requested_missing(spec, lead.row, ["contact_linkedin_url"])))]
     profiles = netnut.http.map_concurrently(netnut.fetch_profile, [lead.linkedin_url for lead in readers])
     for lead, profile in zip(readers, profiles, strict=True):
         if profile is None or isinstance(profile, ProviderUnavailable):
@@ -161,19 +162,19 @@ def _read_profiles(job, leads: list[Lead], netnut: NetnutClient) -> None:
             lead.row.person, lead.row.confidence = person, max(lead.row.confidence, confidence)
         if lead.linkedin_found_by_search:
             lead.row.fill("contact_linkedin_url", lead.linkedin_url, source=SERPER)
-        for name in _requested_missing(job, lead.row, PROFILE_FIELDS):
+        for name in _requested_missing(spec, lead.row, PROFILE_FIELDS):
             lead.row.fill(name, person[name], source=netnut.source)
 
 
 # --- emails -------------------------------------------------------------------------------------
 
-def _wants_email(job, lead: Lead) -> bool:
-    return (not lead.row.withheld and bool(_requested_missing(job, lead.row, ["contact_email"]))
+def _wants_email(spec, lead: Lead) -> bool:
+    return (not lead.row.withheld and bool(_requested_missing(spec, lead.row, ["contact_email"]))
             and bool(lead.first_name and lead.last_name))
 
 
-def _find_emails(job, leads: list[Lead], finder: AnymailfinderClient) -> None:
-    seekers = [lead for lead in leads if _wants_email(job, lead) and (lead.domain or lead.company_name)]
+def _find_emails(spec, leads: list[Lead], finder: AnymailfinderClient) -> None:
+    seekers = [lead for lead in leads if _wants_email(spec, lead) and (lead.domain or lead.company_name)]
     answers = finder.http.map_concurrently(
         lambda lead: finder.find_person_email(first_name=lead.first_name, last_name=lead.last_name,
                                               domain=lead.domain, company_name=lead.company_name), seekers)
@@ -186,8 +187,8 @@ def _find_emails(job, leads: list[Lead], finder: AnymailfinderClient) -> None:
             _note(lead, finder.source, f"found {found.email} but it is {found.validation}, not verified")
 
 
-def _guess_emails(job, leads: list[Lead]) -> None:
-    seekers = [lead for lead in leads if _wants_email(job, lead) and lead.domain]
+def _guess_emails(spec, leads: list[Lead]) -> None:
+    seekers = [lead for lead in leads if _wants_email(spec, lead) and lead.domain]
     patterns = email_patterns.patterns_for_domains(lead.domain for lead in seekers)
     candidates: list[tuple[Lead, str, int]] = []
     for lead in seekers:
@@ -200,7 +201,7 @@ def _guess_emails(job, leads: list[Lead]) -> None:
             candidates.append((lead, email, pattern.support))
     if not candidates:
         return
-    verdicts = email_validator_backend(job=job).validate_many(
+    verdicts = email_validator_backend(spec=spec).validate_many(
         [email for _, email, _ in candidates], guessed={email: support for _, email, support in candidates})
     for lead, email, _ in candidates:
         verdict = verdicts[email]
@@ -221,24 +222,40 @@ def _detail(providers: ProProviders, filled_by: dict[str, int]) -> str:
     return "; ".join(part for part in parts if part)
 
 
-def pro_enrich(job, rows: list[WorkRow]) -> StageResult:
-    leads = [_lead_for(row) for row in rows_missing(job, rows)]
+class ProEnrichmentStage(Stage):
+    """Paid providers, then email patterns, for Pro contact rows still missing requested fields."""
+
+    status = JobStatus.PRO
+    name = "pro"
+
+    def skip_reason(self, spec):
+        return "Pro contact jobs only" if spec.type != "contact" or spec.level != "pro" else None
+
+    def sends_rows_out(self, spec):
+        return True
+
+    def run(self, spec, rows):
+        return pro_enrich(spec, rows)
+
+
+def pro_enrich(spec: EnrichmentSpec, rows: list[WorkRow]) -> StageResult:
+    leads = [_lead_for(row) for row in rows_missing(spec, rows)]
     if not leads:
         return StageResult(0, "", "no row missing a requested field")
     before = {id(lead): len(lead.row.fills) for lead in leads}
-    providers = pro_providers(job_id=job.job_id, deadline=time.monotonic() + settings.PRO_STAGE_SECONDS_PER_BATCH)
+    providers = pro_providers(job_id=spec.job_id, deadline=time.monotonic() + settings.PRO_STAGE_SECONDS_PER_BATCH)
     try:
         if providers.serper is not None:
-            _search_with_serper(job, leads, providers.serper, can_read_profiles=providers.netnut is not None)
+            _search_with_serper(spec, leads, providers.serper, can_read_profiles=providers.netnut is not None)
         if providers.netnut is not None:
-            _read_profiles(job, leads, providers.netnut)
+            _read_profiles(spec, leads, providers.netnut)
         else:
             for lead in leads:
                 _accept_searched_profile_url(lead)
-        if "contact_email" in job.fields_to_enrich:
+        if "contact_email" in spec.fields_to_enrich:
             if providers.anymailfinder is not None:
-                _find_emails(job, leads, providers.anymailfinder)
-            _guess_emails(job, leads)
+                _find_emails(spec, leads, providers.anymailfinder)
+            _guess_emails(spec, leads)
     finally:
         providers.close()
     filled_by: dict[str, int] = {}

@@ -4,16 +4,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from enrichment.pipeline.spec import EnrichmentSpec
+from sources.contacts import RowKeys
 from sources.fields import ACCOUNT_FIELDS, CONTACT_FIELDS
-from sources.normalize import (
-    email_domain,
-    is_free_email_domain,
-    normalize_company_name,
-    normalize_domain,
-    normalize_email,
-    normalize_linkedin_url,
-    normalize_person_name,
-)
+from sources.matching import confidence_level
 
 if TYPE_CHECKING:
     from sources.email_validation import EmailVerdict
@@ -28,33 +22,6 @@ WITHHOLDING_FLAGS = (COMPLIANCE_RESTRICTED, LEFT_COMPANY, NAME_MISMATCH, BELOW_M
 
 def _text(value) -> str:
     return "" if value is None else str(value).strip()
-
-
-@dataclass
-class RowKeys:
-    """The normalized lookup keys of an input row, computed once in Preparing Data."""
-
-    email: str = ""
-    linkedin: str = ""
-    first: str = ""
-    last: str = ""
-    domain: str = ""
-    company: str = ""
-
-    @classmethod
-    def from_record(cls, record: dict) -> "RowKeys":
-        email = normalize_email(record.get("contact_email"))
-        domain = normalize_domain(record.get("company_website"))
-        if not domain and email and not is_free_email_domain(email_domain(email)):
-            domain = email_domain(email)
-        return cls(
-            email=email,
-            linkedin=normalize_linkedin_url(record.get("contact_linkedin_url")),
-            first=normalize_person_name(record.get("first_name")),
-            last=normalize_person_name(record.get("last_name")),
-            domain=domain,
-            company=normalize_company_name(record.get("company_name")),
-        )
 
 
 @dataclass
@@ -112,9 +79,17 @@ class WorkRow:
         return (self.person is not None or self.company is not None) and not self.withheld
 
 
-def fields_of_job(job) -> tuple[list[str], list[str]]:
+QUERY_FIELDS = ("first_name", "last_name", "contact_email", "contact_linkedin_url", "company_name", "company_website")
+
+
+def query_of(row: WorkRow) -> dict:
+    """What the client said of the row's person and company, as the matcher's query."""
+    return {name: str(row.record.get(name) or "").strip() for name in QUERY_FIELDS}
+
+
+def fields_of(spec: EnrichmentSpec) -> tuple[list[str], list[str]]:
     """(contact fields, account fields) requested, in the client's order."""
-    requested = job.fields_to_enrich
+    requested = spec.fields_to_enrich
     return ([name for name in requested if name in CONTACT_FIELDS],
             [name for name in requested if name in ACCOUNT_FIELDS])
 
@@ -126,21 +101,19 @@ def enrichment_status_of(values: dict, requested: list[str]) -> str:
     return "partially_enriched" if filled else "not_enriched"
 
 
-def _output_row(job, row: WorkRow, fills: dict[str, Fill], confidence: int) -> dict:
-    from sources.matching import confidence_level
-
-    output = {name: fills[name].value if name in fills else "" for name in job.fields_to_enrich}
+def _output_row(spec: EnrichmentSpec, row: WorkRow, fills: dict[str, Fill], confidence: int) -> dict:
+    output = {name: fills[name].value if name in fills else "" for name in spec.fields_to_enrich}
     for name, value in row.record.items():
         if not str(name).startswith("_"):
             output[f"imported_{name}"] = value
-    output["enrichment_status"] = enrichment_status_of(output, job.fields_to_enrich)
+    output["enrichment_status"] = enrichment_status_of(output, spec.fields_to_enrich)
     output["enrichment_source"] = ",".join(dict.fromkeys(fill.source for fill in fills.values()))
     output["match_confidence"] = confidence
-    if job.type == "account":
+    if spec.type == "account":
         output["match_confidence_level"] = confidence_level(confidence)
     output["field_sources"] = {
         name: {"source": fill.source, "last_seen": fill.seen_at.isoformat() if fill.seen_at else None}
-        for name, fill in fills.items() if name in job.fields_to_enrich
+        for name, fill in fills.items() if name in spec.fields_to_enrich
     }
     for flag in row.flags:
         output[flag] = True
@@ -149,8 +122,8 @@ def _output_row(job, row: WorkRow, fills: dict[str, Fill], confidence: int) -> d
     return output
 
 
-def output_rows(job, row: WorkRow) -> list[dict]:
+def output_rows(spec: EnrichmentSpec, row: WorkRow) -> list[dict]:
     """One output row per input row, or one per returned contact for an expanded account."""
-    if job.type == "account" and job.criteria_limit and row.contacts:
-        return [_output_row(job, row, {**row.fills, **contact.fills}, row.confidence) for contact in row.contacts]
-    return [_output_row(job, row, row.fills, row.confidence if row.matched else 0)]
+    if spec.type == "account" and spec.criteria_limit and row.contacts:
+        return [_output_row(spec, row, {**row.fills, **contact.fills}, row.confidence) for contact in row.contacts]
+    return [_output_row(spec, row, row.fills, row.confidence if row.matched else 0)]

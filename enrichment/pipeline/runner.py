@@ -5,10 +5,10 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce, Now
@@ -22,12 +22,14 @@ from enrichment.credits import (
 )
 from enrichment.models import TERMINAL_STATUSES, Job, JobRow, JobStatus
 from enrichment.pipeline.compliance import apply_compliance
-from enrichment.pipeline.rows import BELOW_MIN_CONFIDENCE, RowKeys, WorkRow, output_rows
+from enrichment.pipeline.rows import BELOW_MIN_CONFIDENCE, WorkRow, output_rows
 from enrichment.pipeline.sinks import ResultsSinkError, results_sink
+from enrichment.pipeline.spec import EnrichmentSpec
 from enrichment.pipeline.stage import Stage, StageResult
 from enrichment.pipeline.stages import ROW_STAGES
-from enrichment.services import job_input_cache_key
 from enrichment.stats import field_stats
+from enrichment.webhooks import job_status_changed
+from sources.contacts import RowKeys, SourceUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -79,8 +81,11 @@ class StageLog:
         self.entries = {entry["name"]: entry for entry in entries}
 
     def record(self, stage: Stage, result: StageResult, seconds: float = 0.0) -> None:
-        entry = self.entries.setdefault(stage.name, {"name": stage.name, "stage": str(stage.status),
-                                                     "state": "done", "source": "", "rows_filled": 0, "seconds": 0.0})
+        entry = self.entries.get(stage.name)
+        if entry is None or entry["state"] == "skipped":
+            # A stage skipped for one kind of job shares its name with the one that runs instead (DataCore's).
+            entry = self.entries[stage.name] = {"name": stage.name, "stage": str(stage.status), "state": "done",
+                                                "source": "", "rows_filled": 0, "seconds": 0.0}
         entry.update(state="done", source=result.source or entry["source"])
         entry["rows_filled"] += result.rows_filled
         entry["seconds"] = round(entry.get("seconds", 0.0) + seconds, 4)
@@ -88,7 +93,7 @@ class StageLog:
             entry["detail"] = result.detail
 
     def fail(self, stage: Stage, result: StageResult, seconds: float = 0.0) -> None:
-        """A stage whose failure the job survives (an optional store that was down)."""
+        """A stage whose failure the job survives (a source or an optional store that was down)."""
         self.record(stage, result, seconds)
         self.entries[stage.name]["state"] = "failed"
 
@@ -100,34 +105,29 @@ class StageLog:
         return list(self.entries.values())
 
 
-def _input_records(job: Job) -> list[dict]:
-    records = cache.get(job_input_cache_key(job.job_id))
-    return records if records is not None else job.input_data
-
-
 def _rows_to_process(job: Job) -> list[WorkRow]:
     done = set(JobRow.objects.filter(job=job).values_list("position", flat=True))
     return [
         WorkRow(position=position, row_uid=row_uid_for(job.job_id, position), record=record,
                 keys=RowKeys.from_record(record))
-        for position, record in enumerate(_input_records(job)) if position not in done
+        for position, record in enumerate(job.input_data) if position not in done
     ]
 
 
-def _apply_min_confidence(job: Job, rows: list[WorkRow]) -> None:
-    if not job.min_confidence:
+def _apply_min_confidence(spec: EnrichmentSpec, rows: list[WorkRow]) -> None:
+    if not spec.min_confidence:
         return
     for row in rows:
-        if row.matched and row.confidence < job.min_confidence:
+        if row.matched and row.confidence < spec.min_confidence:
             row.withhold(BELOW_MIN_CONFIDENCE)
 
 
-def _rows_save(job: Job, rows: list[WorkRow], log: StageLog) -> None:
+def _rows_save(job: Job, spec: EnrichmentSpec, rows: list[WorkRow], log: StageLog) -> None:
     """Saves a finished batch: its rows, what each is due back, and the job's progress, atomically."""
     records = []
     for row in rows:
-        outputs = output_rows(job, row)
-        charge, refund_due, reason = row_settlement(job, row, outputs)
+        outputs = output_rows(spec, row)
+        charge, refund_due, reason = row_settlement(spec, row, outputs)
         records.append(JobRow(job=job, row_uid=row.row_uid, position=row.position, output=outputs,
                               enrichment_status=_row_status(outputs), charge=charge, refund_due=refund_due,
                               refund_reason=reason))
@@ -152,8 +152,6 @@ def _pause_requested(job: Job) -> bool:
 
 def job_pause_at_checkpoint(job: Job, *, stage: str) -> None:
     """Stops at a batch boundary: records the checkpoint and releases the unprocessed rows' credits."""
-    from enrichment.webhooks import job_status_changed
-
     with transaction.atomic():
         job = Job.objects.select_for_update().get(job_id=job.job_id)
         rows_processed = processed_row_count(job)
@@ -171,8 +169,6 @@ def job_pause_at_checkpoint(job: Job, *, stage: str) -> None:
 
 def job_fail(job: Job, *, reason: str, meta: dict) -> None:
     """Ends the job as Failure: processed rows are reconciled, unprocessed rows refunded."""
-    from enrichment.webhooks import job_status_changed
-
     with transaction.atomic():
         job = Job.objects.select_for_update().get(job_id=job.job_id)
         if job.status in TERMINAL_STATUSES:
@@ -190,43 +186,49 @@ def job_fail(job: Job, *, reason: str, meta: dict) -> None:
 def _run_row_stages(job: Job, log: StageLog) -> bool:
     """Runs every row stage over each batch; False when the job paused instead of finishing."""
     rows = _rows_to_process(job)
+    spec = EnrichmentSpec.of_job(job)
     batch_size = settings.ENRICHMENT_BATCH_SIZE
     for start in range(0, len(rows), batch_size):
         if _pause_requested(job):
             job_pause_at_checkpoint(job, stage=str(job.status))
             return False
         batch = rows[start:start + batch_size]
-        batch_enrich(job, batch, log)
-        _rows_save(job, batch, log)
+        batch_enrich(spec, batch, log, show_status=lambda status: _status_set(job, status))
+        _rows_save(job, spec, batch, log)
     return True
 
 
-def batch_enrich(job: Job, rows: list[WorkRow], log: StageLog, *, show_status: bool = True) -> None:
+def batch_enrich(spec: EnrichmentSpec, rows: list[WorkRow], log: StageLog, *,
+                 show_status: Callable[[str], None] | None = None) -> None:
     """What every row gets, in a job's batch or a single lookup: the row stages that apply, the suppression
     list, then min_confidence. The suppression list is also checked before any stage that sends rows to a
-    paid provider.
+    paid provider. A source that cannot answer fails its stage on the log, and the batch goes on.
 
-    `show_status=False` for a job that is not saved (a single lookup): there is no status to show.
+    `show_status` is told each stage's status as it starts (a single lookup has no status to show).
     """
     for stage in ROW_STAGES:
-        if not stage.applies(job):
-            log.skip(stage.name, stage.status, stage.skip_reason(job))
+        if (reason := stage.skip_reason(spec)) is not None:
+            log.skip(stage.name, stage.status, reason)
             continue
-        if stage.sends_rows_out(job):
+        if stage.sends_rows_out(spec):
             # A suppressed person's data must not reach a provider either, not only the client.
             apply_compliance(rows)
-        if show_status:
-            _status_set(job, stage.status)
+        if show_status is not None:
+            show_status(stage.status)
         started = time.perf_counter()
-        result = stage.run(job, rows)
+        try:
+            result = stage.run(spec, rows)
+        except SourceUnavailable as error:
+            logger.warning("Stage %s: %s unavailable, the batch goes on without it: %s", stage.name, error.source,
+                           error.reason)
+            log.fail(stage, StageResult(0, error.source, error.reason), time.perf_counter() - started)
+            continue
         log.record(stage, result, time.perf_counter() - started)
     apply_compliance(rows)
-    _apply_min_confidence(job, rows)
+    _apply_min_confidence(spec, rows)
 
 
 def _finish(job: Job, log: StageLog) -> None:
-    from enrichment.webhooks import job_status_changed
-
     _status_set(job, JobStatus.STATS)
     stats = field_stats(job)
     _status_set(job, JobStatus.RECONCILING, field_stats=stats)

@@ -2,12 +2,14 @@
 
 The runner knows stages; a stage knows its source; a source knows its backend. A stage gets
 a batch of rows and works only on those still missing requested fields, with one query (or
-one round trip) per batch.
+one round trip) per batch. A source that cannot answer raises `SourceUnavailable`, which the
+runner records on the stage log; the job goes on.
 """
 
 from dataclasses import dataclass
 
 from enrichment.pipeline.rows import WorkRow
+from enrichment.pipeline.spec import EnrichmentSpec
 
 
 @dataclass
@@ -21,21 +23,19 @@ class Stage:
     status: str  # the JobStatus shown while it runs
     name: str  # a short identifier for the stage log
 
-    def applies(self, job) -> bool:
-        return True
+    def skip_reason(self, spec: EnrichmentSpec) -> str | None:
+        """Why the stage does not run for `spec`, or None when it does."""
+        return None
 
-    def skip_reason(self, job) -> str:
-        return "does not apply to this job"
-
-    def sends_rows_out(self, job) -> bool:
+    def sends_rows_out(self, spec: EnrichmentSpec) -> bool:
         """True when running it sends rows' data to a third party (a paid provider)."""
         return False
 
-    def run(self, job, rows: list[WorkRow]) -> StageResult:
+    def run(self, spec: EnrichmentSpec, rows: list[WorkRow]) -> StageResult:
         raise NotImplementedError
 
 
-def rows_missing(job, rows: list[WorkRow]) -> list[WorkRow]:
+def rows_missing(spec: EnrichmentSpec, rows: list[WorkRow]) -> list[WorkRow]:
     """Rows that are not withheld and still lack a requested field (or, for accounts, a match)."""
     return [row for row in rows
-            if not row.withheld and (row.missing(job.fields_to_enrich) or (job.type == "account" and not row.company))]
+            if not row.withheld and (row.missing(spec.fields_to_enrich) or (spec.type == "account" and not row.company))]

@@ -1,28 +1,34 @@
-"""The row stages of the pipeline, in the seed's order. Adding a source touches its stage and ROW_STAGES."""
+"""The row stages of the pipeline, in the seed's order. Adding a contact source is one `ContactSource`
+(`sources.contacts`) and one `ContactSourceStage` in ROW_STAGES."""
 
 from django.conf import settings
 
 from enrichment.models import JobStatus
+from enrichment.pipeline.pro import ProEnrichmentStage
 from enrichment.pipeline.rows import (
     COMPLIANCE_RESTRICTED,
     LEFT_COMPANY,
     NAME_MISMATCH,
     WorkRow,
-    fields_of_job,
+    fields_of,
+    query_of,
 )
+from enrichment.pipeline.spec import EnrichmentSpec
 from enrichment.pipeline.stage import Stage, StageResult, rows_missing
-from sources import bigquery, datacore, snapshots, snowflake
+from sources import bigquery, datacore, snapshots
+from sources.bigquery import BigQueryContacts
+from sources.company_search import company_search_backend
+from sources.contacts import BatchKeys, Candidate, ContactSource
+from sources.datacore import DataCoreContacts
+from sources.email_validation import email_validator_backend
 from sources.fields import PHONE_FIELDS
 from sources.matching import MATCH_THRESHOLD, is_match, names_agree, pick_best, score_company, score_person
+from sources.snowflake import SnowflakeContacts
 
-QUERY_FIELDS = ("first_name", "last_name", "contact_email", "contact_linkedin_url", "company_name", "company_website")
-
-
-def _query(row: WorkRow) -> dict:
-    return {name: str(row.record.get(name) or "").strip() for name in QUERY_FIELDS}
+CONTACT_JOBS_ONLY = "contact jobs only"
 
 
-def apply_person_match(job, row: WorkRow, person: dict, company: dict | None, *, source: str, confidence: int,
+def apply_person_match(spec: EnrichmentSpec, row: WorkRow, person: dict, company: dict | None, *, source: str, confidence: int,
                        evidence=()) -> int:
     """Fills the requested contact fields from a person and account fields from their company."""
     if person.get("opted_out") or (company and company.get("opted_out")):
@@ -30,11 +36,11 @@ def apply_person_match(job, row: WorkRow, person: dict, company: dict | None, *,
         row.withhold(COMPLIANCE_RESTRICTED)
         return 0
     row.person, row.confidence, row.evidence = person, max(row.confidence, confidence), tuple(evidence)
-    return _fill_from_person(job, row, person, company, source=source)
+    return _fill_from_person(spec, row, person, company, source=source)
 
 
-def _fill_from_person(job, row: WorkRow, person: dict, company: dict | None, *, source: str) -> int:
-    contact_fields, account_fields = fields_of_job(job)
+def _fill_from_person(spec: EnrichmentSpec, row: WorkRow, person: dict, company: dict | None, *, source: str) -> int:
+    contact_fields, account_fields = fields_of(spec)
     filled = row.fill_from(person, contact_fields, source=source, seen_at=person.get("last_seen_at"))
     if company:
         row.company = row.company or company
@@ -53,15 +59,7 @@ def _person_keys(email, linkedin, first, last, domain, company) -> list[tuple]:
     return [key for key in keys if all(key[1:])]
 
 
-def contact_lookup_keys(rows: list[WorkRow]) -> dict[str, set[str]]:
-    """A batch's keys for a contact table's `contacts_for_keys` (BigQuery, Snowflake)."""
-    keys = [row.keys for row in rows]
-    return {"emails": {k.email for k in keys if k.email}, "linkedins": {k.linkedin for k in keys if k.linkedin},
-            "name_domain_keys": {f"{k.last}|{k.domain}" for k in keys if k.last and k.domain},
-            "name_company_keys": {f"{k.last}|{k.company}" for k in keys if k.last and k.company}}
-
-
-def match_people(job, rows: list[WorkRow], candidates, *, source: str) -> int:
+def match_people(spec: EnrichmentSpec, rows: list[WorkRow], candidates: list[Candidate], *, source: str) -> int:
     """Picks each row's person among a batch's (person, company) candidates sharing one of its keys, and fills
     from them; rows filled. A row an earlier source matched only takes values from the same person."""
     by_key: dict[tuple, list] = {}
@@ -78,71 +76,80 @@ def match_people(job, rows: list[WorkRow], candidates, *, source: str) -> int:
                 if person["id"] not in seen:
                     seen.add(person["id"])
                     options.append((person, company))
-        best, score = pick_best(_query(row), options)
+        best, score = pick_best(query_of(row), options)
         if best is None:
             continue
         person, company = options[best]
         if row.person is None:
-            filled = apply_person_match(job, row, person, company, source=source, confidence=score.confidence,
+            filled = apply_person_match(spec, row, person, company, source=source, confidence=score.confidence,
                                         evidence=score.evidence)
         elif is_match(score_person(row.person, person, candidate_company=company)):
-            filled = _fill_from_same_person(job, row, person, company, source=source)
+            filled = _fill_from_same_person(spec, row, person, company, source=source)
         else:
             continue
         filled_rows += bool(filled)
     return filled_rows
 
 
-def _fill_from_same_person(job, row: WorkRow, person: dict, company: dict | None, *, source: str) -> int:
+def _fill_from_same_person(spec: EnrichmentSpec, row: WorkRow, person: dict, company: dict | None, *,
+                           source: str) -> int:
     """What another source knows of the row's matched person; an opt-out there withholds the row too."""
     if person.get("opted_out") or (company and company.get("opted_out")):
         row.withhold(COMPLIANCE_RESTRICTED)
         return 0
-    return _fill_from_person(job, row, person, company, source=source)
+    return _fill_from_person(spec, row, person, company, source=source)
 
 
-def match_company(job, row: WorkRow, options: list[dict], *, source: str) -> bool:
+def match_company(spec: EnrichmentSpec, row: WorkRow, options: list[dict], *, source: str) -> bool:
     """Matches the row to its best-scoring company among `options` when that score clears the threshold."""
-    scored = [(score_company(_query(row), company), company) for company in options]
+    scored = [(score_company(query_of(row), company), company) for company in options]
     if not scored:
         return False
     score, company = max(scored, key=lambda pair: pair[0].confidence)
     if score.confidence < MATCH_THRESHOLD:
         return False
-    apply_company_match(job, row, company, source=source, confidence=score.confidence)
+    apply_company_match(spec, row, company, source=source, confidence=score.confidence)
     return True
 
 
-def apply_company_match(job, row: WorkRow, company: dict, *, source: str, confidence: int) -> int:
+def apply_company_match(spec: EnrichmentSpec, row: WorkRow, company: dict, *, source: str, confidence: int) -> int:
     if company.get("opted_out"):
         row.withhold(COMPLIANCE_RESTRICTED)
         return 0
     row.company, row.confidence = company, max(row.confidence, confidence)
-    _, account_fields = fields_of_job(job)
+    _, account_fields = fields_of(spec)
     return row.fill_from(company, account_fields, source=source, seen_at=company.get("last_seen_at"))
 
 
-class DataCoreStage(Stage):
+class ContactSourceStage(Stage):
+    """Fills what earlier sources lacked from one contact source, in one lookup per batch."""
+
+    def __init__(self, source: ContactSource, status: str, *, name: str = ""):
+        self.source, self.status, self.name = source, status, name or source.name
+
+    def skip_reason(self, spec):
+        if spec.type != "contact":
+            return CONTACT_JOBS_ONLY
+        return self.source.unconfigured_reason() or None
+
+    def run(self, spec, rows):
+        pending = rows_missing(spec, rows)
+        candidates = self.source.contacts_for(BatchKeys(tuple(row.keys for row in pending)))
+        return StageResult(match_people(spec, pending, candidates, source=self.source.name), self.source.name)
+
+
+class DataCoreAccountStage(Stage):
+    """Account rows by their exact domain or normalized name in DataCore's companies."""
+
     status = JobStatus.DATACORE
+    # The stage log has one DataCore entry whatever the job's type.
     name = "datacore"
 
-    def run(self, job, rows):
-        pending = rows_missing(job, rows)
-        if job.type == "contact":
-            return self._contacts(job, pending)
-        return self._accounts(job, pending)
+    def skip_reason(self, spec):
+        return "account jobs only" if spec.type != "account" else None
 
-    def _contacts(self, job, rows):
-        keys = [row.keys for row in rows]
-        candidates = datacore.people_for_keys(
-            emails={k.email for k in keys if k.email}, linkedins={k.linkedin for k in keys if k.linkedin},
-            first_names={k.first for k in keys if k.first}, last_names={k.last for k in keys if k.last},
-            domains={k.domain for k in keys if k.domain},
-            company_names={k.company for k in keys if k.company},
-        )
-        return StageResult(match_people(job, rows, candidates, source=datacore.SOURCE), datacore.SOURCE)
-
-    def _accounts(self, job, rows):
+    def run(self, spec, rows):
+        rows = rows_missing(spec, rows)
         companies = datacore.companies_for_keys(domains={row.keys.domain for row in rows if row.keys.domain},
                                                 names={row.keys.company for row in rows if row.keys.company})
         by_domain = {c["domain_norm"]: c for c in companies if c["domain_norm"]}
@@ -153,7 +160,7 @@ class DataCoreStage(Stage):
         for row in rows:
             options = [by_domain[row.keys.domain]] if row.keys.domain in by_domain else []
             options += [c for c in by_name.get(row.keys.company, []) if c not in options]
-            filled_rows += match_company(job, row, options, source=datacore.SOURCE)
+            filled_rows += match_company(spec, row, options, source=datacore.SOURCE)
         return StageResult(filled_rows, datacore.SOURCE)
 
 
@@ -199,71 +206,25 @@ class ScrapedSnapshotStage(Stage):
     status = JobStatus.SCRAPED
     name = "scraped_snapshots"
 
-    def applies(self, job):
-        return job.type == "contact"
+    def skip_reason(self, spec):
+        return CONTACT_JOBS_ONLY if spec.type != "contact" else None
 
-    def skip_reason(self, job):
-        return "contact jobs only"
-
-    def run(self, job, rows):
-        pending = [row for row in rows_missing(job, rows) if _linkedin_of(row)]
+    def run(self, spec, rows):
+        pending = [row for row in rows_missing(spec, rows) if _linkedin_of(row)]
         found = _snapshots_of([*pending, *_still_in_company_candidates(rows)])
-        requested = [name for name in SNAPSHOT_FIELDS if name in job.fields_to_enrich]
+        requested = [name for name in SNAPSHOT_FIELDS if name in spec.fields_to_enrich]
         filled_rows = 0
         for row in pending:
             snapshot = found.get(_linkedin_of(row))
             if snapshot is None or not _snapshot_is_of(row, snapshot):
                 continue
             if row.person is None:
-                score = score_person(_query(row), snapshot)
+                score = score_person(query_of(row), snapshot)
                 row.person, row.confidence, row.evidence = (snapshots.person_from_snapshot(snapshot),
                                                             score.confidence, score.evidence)
             filled_rows += bool(row.fill_from(snapshot, requested, source=snapshots.SOURCE,
                                               seen_at=snapshot["scraped_at"]))
         return StageResult(filled_rows, snapshots.SOURCE)
-
-
-class BigQueryContactStage(Stage):
-    """Fills what earlier sources lacked from the BigQuery contact dataset."""
-
-    status = JobStatus.BIGQUERY
-    name = "bigquery_contacts"
-
-    def applies(self, job):
-        return job.type == "contact" and bigquery.is_configured()
-
-    def skip_reason(self, job):
-        return bigquery.NOT_CONFIGURED if job.type == "contact" else "contact jobs only"
-
-    def run(self, job, rows):
-        pending = rows_missing(job, rows)
-        try:
-            candidates = bigquery.contacts_for_keys(**contact_lookup_keys(pending))
-        except bigquery.BigQueryUnavailable as error:
-            return StageResult(0, bigquery.SOURCE, str(error))
-        return StageResult(match_people(job, pending, candidates, source=bigquery.SOURCE), bigquery.SOURCE)
-
-
-class SnowflakeContactStage(Stage):
-    """Fills what DataCore lacked from the Snowflake contact table.
-
-    The seed lists Snowflake right after DataCore among contact sources and gives it no lifecycle
-    step of its own, so it runs within "DataCore Lookup".
-    """
-
-    status = JobStatus.DATACORE
-    name = "snowflake"
-
-    def applies(self, job):
-        return job.type == "contact" and snowflake.is_configured()
-
-    def skip_reason(self, job):
-        return snowflake.NOT_CONFIGURED if job.type == "contact" else "contact jobs only"
-
-    def run(self, job, rows):
-        pending = rows_missing(job, rows)
-        candidates = snowflake.contacts_for_keys(**contact_lookup_keys(pending))
-        return StageResult(match_people(job, pending, candidates, source=snowflake.SOURCE), snowflake.SOURCE)
 
 
 class CompanyNameSearchStage(Stage):
@@ -272,22 +233,17 @@ class CompanyNameSearchStage(Stage):
     status = JobStatus.MEILISEARCH
     name = "company_search"
 
-    def applies(self, job):
-        return job.type == "account"
+    def skip_reason(self, spec):
+        return "account jobs only" if spec.type != "account" else None
 
-    def skip_reason(self, job):
-        return "account jobs only"
-
-    def run(self, job, rows):
-        from sources.company_search import company_search_backend
-
+    def run(self, spec, rows):
         backend = company_search_backend()
-        pending = [row for row in rows_missing(job, rows) if row.company is None and row.keys.company]
+        pending = [row for row in rows_missing(spec, rows) if row.company is None and row.keys.company]
         hits = backend.search_many([row.keys.company for row in pending])
         filled_rows = 0
         for row in pending:
             options = [company for company, _ in hits.get(row.keys.company, [])]
-            filled_rows += match_company(job, row, options, source=backend.source)
+            filled_rows += match_company(spec, row, options, source=backend.source)
         return StageResult(filled_rows, backend.source, backend.note)
 
 
@@ -297,21 +253,18 @@ class ContactsPerAccountStage(Stage):
     status = JobStatus.DATACORE
     name = "contacts_per_account"
 
-    def applies(self, job):
-        return job.type == "account" and bool(job.criteria_limit)
+    def skip_reason(self, spec):
+        return "account jobs with criteria.limit only" if spec.type != "account" or not spec.criteria_limit else None
 
-    def skip_reason(self, job):
-        return "account jobs with criteria.limit only"
-
-    def run(self, job, rows):
-        criteria = job.criteria or {}
+    def run(self, spec, rows):
+        criteria = spec.criteria
         matched = [row for row in rows if row.company is not None and not row.withheld and not row.contacts]
         people = datacore.contacts_for_companies(
             [row.company["id"] for row in matched], limit=criteria["limit"],
             job_levels=criteria.get("job_level", ()), job_functions=criteria.get("job_function", ()),
             keywords=criteria.get("keyword", ()),
         )
-        contact_fields, _ = fields_of_job(job)
+        contact_fields, _ = fields_of(spec)
         filled_rows = 0
         for row in matched:
             for person in people.get(row.company["id"], []):
@@ -323,46 +276,20 @@ class ContactsPerAccountStage(Stage):
         return StageResult(filled_rows, datacore.SOURCE)
 
 
-class ProEnrichmentStage(Stage):
-    """Paid providers, then email patterns, for Pro contact rows still missing requested fields."""
-
-    status = JobStatus.PRO
-    name = "pro"
-
-    def applies(self, job):
-        return job.type == "contact" and job.level == "pro"
-
-    def skip_reason(self, job):
-        return "Pro contact jobs only"
-
-    def sends_rows_out(self, job):
-        return True
-
-    def run(self, job, rows):
-        from enrichment.pipeline.pro import pro_enrich
-
-        return pro_enrich(job, rows)
-
-
 class EmailValidationStage(Stage):
     """Drops emails that cannot be delivered; their rows' email charges are reversed at reconciliation."""
 
     status = JobStatus.EMAIL_VALIDATION
     name = "email_validation"
 
-    def applies(self, job):
-        return "contact_email" in job.fields_to_enrich
+    def skip_reason(self, spec):
+        return "contact_email not requested" if "contact_email" not in spec.fields_to_enrich else None
 
-    def skip_reason(self, job):
-        return "contact_email not requested"
+    def sends_rows_out(self, spec):
+        return spec.level == "pro" and bool(settings.ZEROBOUNCE_API_KEY)
 
-    def sends_rows_out(self, job):
-        return job.level == "pro" and bool(settings.ZEROBOUNCE_API_KEY)
-
-    def run(self, job, rows):
-        from sources.email_validation import email_validator_backend
-
-        validator = email_validator_backend(job=job)
+    def run(self, spec, rows):
+        validator = email_validator_backend(spec=spec)
         targets = [row for row in rows if "contact_email" in row.fills] + [
             contact for row in rows for contact in row.contacts if "contact_email" in contact.fills]
         verdicts = validator.validate_many([target.fills["contact_email"].value for target in targets])
@@ -379,8 +306,8 @@ class EmailValidationStage(Stage):
         return StageResult(len(targets) - dropped, validator.source, f"{dropped} undeliverable dropped")
 
 
-def _phone_fields(job) -> list[str]:
-    return [name for name in PHONE_FIELDS if name in job.fields_to_enrich]
+def _phone_fields(spec: EnrichmentSpec) -> list[str]:
+    return [name for name in PHONE_FIELDS if name in spec.fields_to_enrich]
 
 
 def _phone_lookup_keys(row: WorkRow) -> list[tuple[str, str]]:
@@ -397,22 +324,18 @@ class BigQueryPhoneStage(Stage):
     status = JobStatus.PHONE_LOOKUP
     name = "bigquery_phones"
 
-    def applies(self, job):
-        return bool(_phone_fields(job)) and bigquery.is_configured()
+    def skip_reason(self, spec):
+        if not _phone_fields(spec):
+            return "no phone field requested"
+        return bigquery.unconfigured_reason() or None
 
-    def skip_reason(self, job):
-        return bigquery.NOT_CONFIGURED if _phone_fields(job) else "no phone field requested"
-
-    def run(self, job, rows):
-        requested = _phone_fields(job)
+    def run(self, spec, rows):
+        requested = _phone_fields(spec)
         pending = [(row, keys) for row in rows
                    if not row.withheld and row.missing(requested) and (keys := _phone_lookup_keys(row))]
         wanted = {kind: {value for _, keys in pending for key_kind, value in keys if key_kind == kind}
                   for kind in ("e", "l", "k")}
-        try:
-            phones = bigquery.phones_for_keys(emails=wanted["e"], linkedins=wanted["l"], person_keys=wanted["k"])
-        except bigquery.BigQueryUnavailable as error:
-            return StageResult(0, bigquery.SOURCE, str(error))
+        phones = bigquery.phones_for_keys(emails=wanted["e"], linkedins=wanted["l"], person_keys=wanted["k"])
         by_key: dict[tuple, list[dict]] = {}
         for phone in phones:
             for key in (("e", phone["email_norm"]), ("l", phone["linkedin_norm"]), ("k", phone["person_key"])):
@@ -422,7 +345,7 @@ class BigQueryPhoneStage(Stage):
         for row, keys in pending:
             options = list({phone["person_key"]: phone for key in keys for phone in by_key.get(key, ())}.values())
             # The matched person, else the input, must be the phone's person: a recycled address is not enough.
-            best, score = pick_best(row.person or _query(row), [(phone, None) for phone in options])
+            best, score = pick_best(row.person or query_of(row), [(phone, None) for phone in options])
             if best is None:
                 continue
             phone = options[best]
@@ -439,13 +362,10 @@ class NameMatchStage(Stage):
     status = JobStatus.NAME_MATCH
     name = "name_match"
 
-    def applies(self, job):
-        return job.type == "contact" and job.level in ("standard", "pro")
+    def skip_reason(self, spec):
+        return _unless_verified(spec)
 
-    def skip_reason(self, job):
-        return "contact jobs at Standard or Pro only"
-
-    def run(self, job, rows):
+    def run(self, spec, rows):
         rejected = 0
         for row in rows:
             if row.person is None or row.withheld:
@@ -455,6 +375,11 @@ class NameMatchStage(Stage):
                 row.withhold(NAME_MISMATCH)
                 rejected += 1
         return StageResult(0, "", f"{rejected} rejected")
+
+
+def _unless_verified(spec: EnrichmentSpec) -> str | None:
+    """Matches are verified for contact jobs at Standard and Pro; Quick takes them as found."""
+    return None if spec.type == "contact" and spec.level in ("standard", "pro") else "contact jobs at Standard or Pro only"
 
 
 def _still_in_company_candidates(rows: list[WorkRow]) -> list[WorkRow]:
@@ -467,13 +392,10 @@ class StillInCompanyStage(Stage):
     status = JobStatus.STILL_IN_COMPANY
     name = "still_in_company"
 
-    def applies(self, job):
-        return job.type == "contact" and job.level in ("standard", "pro")
+    def skip_reason(self, spec):
+        return _unless_verified(spec)
 
-    def skip_reason(self, job):
-        return "contact jobs at Standard or Pro only"
-
-    def run(self, job, rows):
+    def run(self, spec, rows):
         matched = _still_in_company_candidates(rows)
         found = _snapshots_of(matched)
         left = 0
@@ -492,10 +414,13 @@ class StillInCompanyStage(Stage):
 
 
 ROW_STAGES: list[Stage] = [
-    DataCoreStage(),
-    SnowflakeContactStage(),
+    ContactSourceStage(DataCoreContacts(), JobStatus.DATACORE),
+    DataCoreAccountStage(),
+    # The seed lists Snowflake right after DataCore among contact sources and gives it no lifecycle
+    # step of its own, so it runs within "DataCore Lookup".
+    ContactSourceStage(SnowflakeContacts(), JobStatus.DATACORE),
     ScrapedSnapshotStage(),
-    BigQueryContactStage(),
+    ContactSourceStage(BigQueryContacts(), JobStatus.BIGQUERY, name="bigquery_contacts"),
     CompanyNameSearchStage(),
     ContactsPerAccountStage(),
     ProEnrichmentStage(),

@@ -2,7 +2,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from sources.demo_data import generate_demo_data
+from sources.loading.demo_data import generate_demo_data
 
 
 class Command(BaseCommand):

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from sources import bigquery
+from sources.loading import bigquery as loading
 
 
 class Command(BaseCommand):
@@ -18,8 +19,8 @@ class Command(BaseCommand):
                             help="export the first N DataCore people (by id) as the dataset")
 
     def handle(self, *args, people=None, phones=None, from_datacore=None, **options):
-        if not bigquery.is_configured():
-            raise CommandError(f"{bigquery.NOT_CONFIGURED}: set BIGQUERY_EMULATOR_HOST, or BIGQUERY_ENABLED=true "
+        if reason := bigquery.unconfigured_reason():
+            raise CommandError(f"{reason}: set BIGQUERY_EMULATOR_HOST, or BIGQUERY_ENABLED=true "
                                "with Application Default Credentials")
         if not (people or phones or from_datacore):
             raise CommandError("give --people FILE, --phones FILE, or --from-datacore N")
@@ -29,10 +30,10 @@ class Command(BaseCommand):
             raise CommandError("--from-datacore needs a positive number of people")
         try:
             if from_datacore:
-                reports = list(bigquery.export_datacore_slice(from_datacore))
+                reports = list(loading.export_datacore_slice(from_datacore))
             else:
-                reports = [run(path) for path, run in ((people, bigquery.import_contacts),
-                                                       (phones, bigquery.import_phones)) if path]
+                reports = [run(path) for path, run in ((people, loading.import_contacts),
+                                                       (phones, loading.import_phones)) if path]
         except (OSError, ValueError) as error:
             raise CommandError(str(error)) from error
         for report in reports:

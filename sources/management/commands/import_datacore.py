@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from sources.datacore_import import ImportReport, import_companies, import_people
+from sources.loading.datacore import ImportReport, import_companies, import_people
 
 
 class Command(BaseCommand):

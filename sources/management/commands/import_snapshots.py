@@ -3,7 +3,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from sources.snapshots import SnapshotImportReport, import_snapshots, snapshots_from_datacore
+from sources.loading.snapshots import SnapshotImportReport, import_snapshots, snapshots_from_datacore
 
 
 class Command(BaseCommand):
