@@ -1,32 +1,24 @@
 import logging
 import uuid
+from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from ecore.exceptions import ApplicationError, InsufficientCredits, PlanLimitExceeded, ValidationFailed
-from enrichment.models import Job
+from enrichment.credits import processed_row_count
+from enrichment.models import TERMINAL_STATUSES, Job, JobStatus
+from enrichment.pipeline.runner import job_pause_at_checkpoint
 from enrichment.validation import SubmissionRequest
-from pricing.selectors import PriceMissing, enrichment_limit_for_user
+from pricing.selectors import enrichment_limit_for_user
 from pricing.services import Estimate, estimate_credits
 from wallet.selectors import wallet_balance
 from wallet.services import wallet_deduct
 
 logger = logging.getLogger(__name__)
-
-
-class PricingNotConfigured(ApplicationError):
-    status_code = 503
-
-    def __init__(self, detail: str):
-        super().__init__({"error": f"Pricing is not configured: {detail}. Please contact support."})
-
-
-def job_input_cache_key(job_id) -> str:
-    return f"enrichment:job-input:{job_id}"
 
 
 def submission_estimate(*, user, submission: SubmissionRequest) -> tuple[Estimate, Decimal]:
@@ -35,12 +27,8 @@ def submission_estimate(*, user, submission: SubmissionRequest) -> tuple[Estimat
     requested = len(submission.data)
     if requested > limit:
         raise PlanLimitExceeded(limit=limit, requested=requested)
-    try:
-        estimate = estimate_credits(job_type=submission.type, level=submission.level,
-                                    fields=submission.fields_to_enrich,
-                                    criteria_limit=(submission.criteria or {}).get("limit"), row_count=requested)
-    except PriceMissing as exc:
-        raise PricingNotConfigured(str(exc)) from None
+    estimate = estimate_credits(job_type=submission.type, level=submission.level, fields=submission.fields_to_enrich,
+                                criteria_limit=(submission.criteria or {}).get("limit"), row_count=requested)
     balance = wallet_balance(user=user)
     if balance < estimate.total:
         raise InsufficientCredits(required=estimate.total, available=balance)
@@ -67,20 +55,19 @@ def job_submit(*, user, submission: SubmissionRequest, input_file_name: str = ""
         if estimate.total > 0:
             wallet_deduct(user=user, amount=estimate.total, job=job, reference=f"job:{job.job_id}:submit",
                           note=f"{job.record_count} {job.type} rows at {estimate.per_input_row} credits")
-        transaction.on_commit(lambda: job_dispatch(job=job, records=submission.data))
+        transaction.on_commit(lambda: job_dispatch(job=job))
     return job, estimate
 
 
-def job_dispatch(*, job: Job, records: list[dict] | None = None) -> None:
-    """Caches the input for the worker and enqueues the pipeline task.
+def job_dispatch(*, job: Job) -> None:
+    """Enqueues the pipeline task; the worker reads the job's input from its row.
 
     A broker outage must not lose a paid job: the job stays queued in the database and the
     periodic sweep enqueues it again.
     """
+    # Imported here: the tasks call these services.
     from enrichment.tasks import run_enrichment_job
 
-    if records is not None:
-        cache.set(job_input_cache_key(job.job_id), records, settings.JOB_INPUT_CACHE_SECONDS)
     try:
         run_enrichment_job.delay(str(job.job_id))
     except Exception:
@@ -112,9 +99,6 @@ def _is_uuid(value) -> bool:
 
 def job_request_pause(*, user, job_id) -> Job:
     """Pauses a queued job at once; a running one stops at its next batch boundary."""
-    from enrichment.models import TERMINAL_STATUSES, JobStatus
-    from enrichment.pipeline.runner import job_pause_at_checkpoint
-
     with transaction.atomic():
         job = job_for_user(user=user, job_id=job_id)
         job = Job.objects.select_for_update().get(pk=job.pk)
@@ -131,9 +115,6 @@ def job_request_pause(*, user, job_id) -> Job:
 
 def job_resume(*, user, job_id) -> tuple[Job, Estimate]:
     """Re-prices the unprocessed remainder at current rates, charges it and continues from the checkpoint."""
-    from enrichment.credits import processed_row_count
-    from enrichment.models import JobStatus
-
     with transaction.atomic():
         job = job_for_user(user=user, job_id=job_id)
         job = Job.objects.select_for_update().get(pk=job.pk)
@@ -145,11 +126,8 @@ def job_resume(*, user, job_id) -> tuple[Job, Estimate]:
                 or rows_processed > job.record_count:
             raise ValidationFailed({"error": "Cannot resume: the pause checkpoint is missing or invalid."})
         remainder = job.record_count - rows_processed
-        try:
-            estimate = estimate_credits(job_type=job.type, level=job.level, fields=job.fields_to_enrich,
-                                        criteria_limit=job.criteria_limit, row_count=remainder)
-        except PriceMissing as exc:
-            raise PricingNotConfigured(str(exc)) from None
+        estimate = estimate_credits(job_type=job.type, level=job.level, fields=job.fields_to_enrich,
+                                    criteria_limit=job.criteria_limit, row_count=remainder)
         if estimate.total > 0:
             wallet_deduct(user=user, amount=estimate.total, job=job,
                           reference=f"job:{job.job_id}:resume:{job.pause_count}",
@@ -159,3 +137,19 @@ def job_resume(*, user, job_id) -> tuple[Job, Estimate]:
         job.save()
         transaction.on_commit(lambda: job_dispatch(job=job))
     return job, estimate
+
+
+def stale_jobs_requeue() -> int:
+    """Enqueues again jobs that waited too long (lost message) or whose worker's lease ran out; how many."""
+    now = timezone.now()
+    stale = Job.objects.filter(
+        Q(status=JobStatus.UPLOADING, queued_at__lt=now - timedelta(seconds=settings.JOB_STALE_QUEUED_SECONDS),
+          lease_expires_at__isnull=True)
+        | Q(lease_expires_at__lt=now)
+    ).exclude(status__in=[*TERMINAL_STATUSES, JobStatus.PAUSED])
+    count = 0
+    for job in stale:
+        Job.objects.filter(pk=job.pk).update(queued_at=now)
+        job_dispatch(job=job)
+        count += 1
+    return count

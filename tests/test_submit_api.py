@@ -53,17 +53,6 @@ def test_seed_contact_example_is_submitted_charged_and_dispatched(api_client, al
     assert queued_job_ids() == [body["job_id"]]
 
 
-def test_input_is_cached_in_redis_for_the_worker(api_client, queued_job_ids, django_capture_on_commit_callbacks):
-    from django.core.cache import cache
-
-    from enrichment.services import job_input_cache_key
-
-    with django_capture_on_commit_callbacks(execute=True):
-        job_id = api_client.post(SUBMIT, seed_contact_example(), format="json").json()["job_id"]
-
-    assert cache.get(job_input_cache_key(job_id))[0]["last_name"] == "Doe"
-
-
 @pytest.mark.parametrize("fields, expected", [
     (["contact_mobile_phone"], 5 * 3),
     (["contact_direct_phone", "contact_email"], 5 * 3),
