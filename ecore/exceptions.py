@@ -44,13 +44,6 @@ class PlanLimitExceeded(ApplicationError):
         super().__init__({"error": "Plan limit exceeded", "limit": limit, "requested": requested})
 
 
-class NotFound(ApplicationError):
-    status_code = status.HTTP_404_NOT_FOUND
-
-    def __init__(self, message: str = "Not found."):
-        super().__init__({"error": message})
-
-
 class Conflict(ApplicationError):
     status_code = status.HTTP_409_CONFLICT
 

@@ -1,3 +1,4 @@
+from django.conf import settings
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -8,25 +9,25 @@ from ecore.exceptions import format_credits
 from enrichment.idempotency import idempotent_response
 from enrichment.request_input import submission_fingerprint, submission_from_request
 from enrichment.services import job_submit, submission_estimate
+from enrichment.validation import FileSubmissionSchema, SubmissionSchema
 
 ERROR_BODY = inline_serializer("ErrorBody", {"error": serializers.CharField()})
 
-SUBMIT_REQUEST_JSON = inline_serializer("SubmitJson", {
-    "type": serializers.ChoiceField(choices=["contact", "account"]),
-    "level": serializers.ChoiceField(choices=["standard", "pro"]),
-    "fields_to_enrich": serializers.ListField(child=serializers.CharField()),
-    "data": serializers.ListField(child=serializers.DictField(), min_length=1, max_length=500),
-    "criteria": serializers.DictField(required=False),
-    "min_confidence": serializers.IntegerField(required=False, min_value=0, max_value=100),
-    "webhook_url": serializers.URLField(required=False),
-})
-SUBMIT_REQUEST_FILE = inline_serializer("SubmitFile", {
-    "file": serializers.FileField(help_text="CSV (.csv) or Excel (.xlsx, .xls); at most 500 rows"),
-    "type": serializers.ChoiceField(choices=["contact", "account"]),
-    "level": serializers.ChoiceField(choices=["standard", "pro"]),
-    "fields_to_enrich": serializers.CharField(help_text="comma-separated field names"),
-    "criteria": serializers.CharField(required=False, help_text="JSON object"),
-})
+
+class FileSubmissionRequest(FileSubmissionSchema):
+    """A submission as a multipart form: the same fields, and a CSV or Excel file whose rows are its data."""
+
+    file = serializers.FileField(required=False, help_text=(
+        f"CSV (.csv) or Excel (.xlsx, .xls); at most {settings.ENRICHMENT_HARD_LIMIT} rows. Its rows are the submission's data: "
+        "send either a file or data, not both."))
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["data"].required = False  # a file stands in for it
+        return fields
+
+
+SUBMIT_REQUEST = {"application/json": SubmissionSchema, "multipart/form-data": FileSubmissionRequest}
 SUBMIT_ERRORS = {
     400: OpenApiResponse(description="Validation failure (schema, fields, identifiers, type/level, plan limit, "
                                      "file parse error, unsupported file type)"),
@@ -42,7 +43,7 @@ class SubmitApi(APIView):
 
     @extend_schema(
         summary="Submit an enrichment job",
-        request={"application/json": SUBMIT_REQUEST_JSON, "multipart/form-data": SUBMIT_REQUEST_FILE},
+        request=SUBMIT_REQUEST,
         responses={200: inline_serializer("SubmitResponse", {
             "status": serializers.CharField(), "job_id": serializers.UUIDField(),
             "estimated_credits": serializers.IntegerField(), "message": serializers.CharField()}), **SUBMIT_ERRORS},
@@ -82,7 +83,7 @@ class EstimateApi(APIView):
 
     @extend_schema(
         summary="Preview the cost of a submission (free; creates nothing)",
-        request={"application/json": SUBMIT_REQUEST_JSON, "multipart/form-data": SUBMIT_REQUEST_FILE},
+        request=SUBMIT_REQUEST,
         responses={200: inline_serializer("EstimateResponse", {
             "estimated_credits": serializers.IntegerField(),
             "estimated_credits_exact": serializers.CharField(),

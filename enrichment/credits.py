@@ -7,7 +7,7 @@ from django.db.models import Count
 from enrichment.models import Job, JobRow
 from enrichment.pipeline.rows import WorkRow
 from enrichment.pipeline.spec import EnrichmentSpec
-from pricing.services import PHONE_FIELDS
+from sources.fields import PHONE_FIELDS
 from wallet.services import wallet_refund, wallet_refund_many
 
 
@@ -29,7 +29,7 @@ def row_settlement(spec: EnrichmentSpec, row: WorkRow, outputs: list[dict]) -> t
         reason = "not_found" if not row.matched else ("no_contacts" if returned == 0 else "fewer_contacts")
         return charge, spec.per_row_rate * (spec.rate_multiplier - returned), reason
     if spec.rate_category == "phone":
-        delivered = any(output.get(name) for output in outputs for name in PHONE_FIELDS & requested)
+        delivered = any(output.get(name) for output in outputs for name in requested.intersection(PHONE_FIELDS))
         reason = "no_phone"
     elif spec.rate_category == "email" and "contact_email" in requested:
         delivered = any(output.get("contact_email") for output in outputs)

@@ -23,12 +23,11 @@ from django.core.exceptions import ImproperlyConfigured
 
 from ecore.exceptions import ValidationFailed
 
-# Matches the 10 MB request cap documented in settings: a 500-row file is far below it.
-MAX_UPLOAD_BYTES = 10 * 1024 * 1024
-MAX_UNCOMPRESSED_BYTES = 50 * 1024 * 1024
+MB = 1024 * 1024
+MAX_UNCOMPRESSED_BYTES = 50 * MB
 MAX_COMPRESSION_RATIO = 100
 # Small members (e.g. printer settings full of zeros) compress absurdly well yet cost nothing to inflate.
-RATIO_CHECK_MIN_BYTES = 1024 * 1024
+RATIO_CHECK_MIN_BYTES = MB
 MAX_ARCHIVE_MEMBERS = 1000
 # openpyxl pads every row to the header's width: a header cell far right would make each row thousands of cells.
 MAX_COLUMNS = 1000
@@ -40,7 +39,6 @@ OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 UNSUPPORTED_FORMAT = "Unsupported format. Use CSV or Excel."
 EMPTY_FILE = "The file is empty."
 NO_DATA_ROWS = "The file has no data rows."
-TOO_LARGE = f"The file is too large. The maximum upload size is {MAX_UPLOAD_BYTES // (1024 * 1024)} MB."
 BINARY_CSV = "The CSV file contains binary data. Save it as CSV (UTF-8) and upload it again."
 UNREADABLE_CSV = "The CSV file could not be read. Check that it is a valid CSV file."
 INVALID_EXCEL = "The file is not a valid Excel workbook."
@@ -55,13 +53,17 @@ if not openpyxl.DEFUSEDXML:
     )
 
 
+def too_large_message() -> str:
+    return f"The file is too large. The maximum upload size is {settings.ENRICHMENT_MAX_UPLOAD_BYTES / MB:g} MB."
+
+
 def parse_upload(uploaded_file) -> list[dict[str, str]]:
     """The file's records, one dict per non-empty data row, keyed by normalized header."""
     extension = os.path.splitext(uploaded_file.name or "")[1].lower()
     if extension not in (".csv", ".xlsx", ".xls"):
         raise ValidationFailed({"error": UNSUPPORTED_FORMAT})
-    if uploaded_file.size > MAX_UPLOAD_BYTES:
-        raise ValidationFailed({"error": TOO_LARGE}, status_code=413)
+    if uploaded_file.size > settings.ENRICHMENT_MAX_UPLOAD_BYTES:
+        raise ValidationFailed({"error": too_large_message()}, status_code=413)
     if uploaded_file.size == 0:
         raise ValidationFailed({"error": EMPTY_FILE})
     is_csv = extension == ".csv"

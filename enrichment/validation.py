@@ -7,6 +7,8 @@ import json
 from dataclasses import dataclass
 
 from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ecore.exceptions import ValidationFailed
@@ -28,6 +30,7 @@ class SubmissionRequest:
     webhook_url: str = ""
 
 
+@extend_schema_field({"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]})
 class StringOrStringListField(serializers.Field):
     """A criteria filter: one string or a list of strings; blank entries dropped."""
 
@@ -44,6 +47,7 @@ class StringOrStringListField(serializers.Field):
         return value
 
 
+@extend_schema_field(OpenApiTypes.INT)
 class CriteriaLimitField(serializers.Field):
     """`limit`: an integer ≥ 1 activates the criteria; missing, null, "" or 0 switch it off (→ None)."""
 

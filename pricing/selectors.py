@@ -1,4 +1,3 @@
-import time
 from decimal import Decimal
 
 from django.conf import settings
@@ -7,6 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ecore.exceptions import ApplicationError
+from ecore.process_cache import ProcessCache
 from pricing.models import Price, Subscription
 
 PRICING_CACHE_KEY = "pricing:prices:v1"
@@ -21,9 +21,9 @@ class PriceMissing(ApplicationError):
         super().__init__({"error": f"Pricing is not configured: {detail}. Please contact support."})
 
 
-# This process's copy of the prices and when it was read: a single-record lookup reads its price on
-# every request, and a Redis round trip for it cost as much as the rate limit's.
-_process_prices: tuple[float, dict[str, Decimal]] | None = None
+# This process's copy of the prices: a single-record lookup reads its price on every request, and a
+# Redis round trip for it cost as much as the rate limit's.
+_process_prices = ProcessCache(max_entries=1, seconds=lambda: settings.PRICING_PROCESS_SECONDS)
 
 
 def prices_current() -> dict[str, Decimal]:
@@ -32,10 +32,9 @@ def prices_current() -> dict[str, Decimal]:
     Saving a price drops Redis's copy and this process's at once; other processes see it within
     PRICING_PROCESS_SECONDS.
     """
-    global _process_prices
-    now = time.monotonic()
-    if _process_prices is not None and now - _process_prices[0] < settings.PRICING_PROCESS_SECONDS:
-        return dict(_process_prices[1])
+    kept = _process_prices.get(PRICING_CACHE_KEY)
+    if kept is not None:
+        return dict(kept)
     cached = cache.get(PRICING_CACHE_KEY)
     if cached is not None:
         prices = {name: Decimal(value) for name, value in cached.items()}
@@ -43,13 +42,8 @@ def prices_current() -> dict[str, Decimal]:
         prices = dict(Price.objects.values_list("name", "value"))
         cache.set(PRICING_CACHE_KEY, {name: str(value) for name, value in prices.items()},
                   settings.PRICING_CACHE_SECONDS)
-    _process_prices = (now, prices)
+    _process_prices.put(PRICING_CACHE_KEY, prices)
     return dict(prices)
-
-
-def prices_forget_in_process() -> None:
-    global _process_prices
-    _process_prices = None
 
 
 def price_of(name: str, prices: dict[str, Decimal] | None = None) -> Decimal:
@@ -68,7 +62,7 @@ def pricing_cache_invalidate() -> None:
 
 def _caches_drop() -> None:
     cache.delete(PRICING_CACHE_KEY)
-    prices_forget_in_process()
+    _process_prices.clear()
 
 
 def plan_for_user(*, user):

@@ -6,8 +6,8 @@ from django.db import transaction
 
 from pricing.models import Price, Subscription, SubscriptionPlan
 from pricing.selectors import price_of, prices_current
+from sources.fields import PHONE_FIELDS
 
-PHONE_FIELDS = frozenset({"contact_mobile_phone", "contact_direct_phone"})
 EMAIL_FIELD = "contact_email"
 
 # The rate categories of the seed, each with its Standard/Quick and Pro price names.
@@ -43,7 +43,7 @@ class Estimate:
 def rate_category_for(*, job_type: str, fields: list[str]) -> str:
     """The seed's estimation order: phone, else email, else account, else email."""
     requested = set(fields)
-    if requested & PHONE_FIELDS:
+    if requested.intersection(PHONE_FIELDS):
         return "phone"
     if EMAIL_FIELD in requested:
         return "email"

@@ -20,6 +20,7 @@ import dns.resolver
 from django.conf import settings
 from django.core.cache import cache
 
+from ecore.process_cache import ProcessCache
 from sources.models import Company
 from sources.normalize import email_domain, is_disposable_email_domain, is_role_address, normalize_email
 from sources.providers.http import ProviderPolicy, ProviderUnavailable
@@ -63,24 +64,8 @@ def _nameserver(address: str) -> dns.nameserver.Do53Nameserver:
     return dns.nameserver.Do53Nameserver(host, int(port))
 
 
-# Cache key -> (value, monotonic time it expires): this process's copy of Redis's MX entries.
-_process_mx: dict[str, tuple[object, float]] = {}
-
-
-def _process_mx_get(keys: Iterable[str]) -> dict[str, object]:
-    now = time.monotonic()
-    return {key: entry[0] for key in keys if (entry := _process_mx.get(key)) is not None and entry[1] > now}
-
-
-def _process_mx_put(values: Mapping[str, object]) -> None:
-    if len(_process_mx) + len(values) > MX_PROCESS_ENTRIES:
-        _process_mx.clear()
-    until = time.monotonic() + MX_PROCESS_SECONDS
-    _process_mx.update((key, (value, until)) for key, value in values.items())
-
-
-def mx_forget_in_process() -> None:
-    _process_mx.clear()
+# This process's copy of Redis's MX entries, by cache key.
+_process_mx = ProcessCache(max_entries=MX_PROCESS_ENTRIES, seconds=lambda: MX_PROCESS_SECONDS)
 
 
 class MxChecker:
@@ -122,7 +107,7 @@ class MxChecker:
     def _resolver_is_truthful(self, resolver, deadline: float) -> bool:
         trusted = self._lookup(resolver, RESOLVER_CANARY_DOMAIN, deadline) is MxStatus.ACCEPTS_MAIL
         cache.set(self._canary_key, trusted, timeout=MX_UNKNOWN_CACHE_SECONDS)
-        _process_mx_put({self._canary_key: trusted})
+        _process_mx.put_many({self._canary_key: trusted})
         return trusted
 
     @property
@@ -131,17 +116,17 @@ class MxChecker:
 
     def _unknown_while_dns_cannot_tell(self, domains: list[str]) -> dict[str, MxStatus]:
         # Not in Redis: each process asks again once its copy expires, and DNS may answer by then.
-        _process_mx_put({self._cache_key(domain): MxStatus.UNKNOWN.value for domain in domains})
+        _process_mx.put_many({self._cache_key(domain): MxStatus.UNKNOWN.value for domain in domains})
         return dict.fromkeys(domains, MxStatus.UNKNOWN)
 
     def check_many(self, domains: Iterable[str]) -> dict[str, MxStatus]:
         domains = sorted({domain for domain in domains if domain})
         keys = [self._canary_key, *(self._cache_key(domain) for domain in domains)]
-        cached = _process_mx_get(keys)
+        cached = _process_mx.get_many(keys)
         if any(key not in cached for key in keys[1:]):
             # The resolver's last verdict comes with the domains' in one round trip.
             from_redis = cache.get_many([key for key in keys if key not in cached])
-            _process_mx_put(from_redis)
+            _process_mx.put_many(from_redis)
             cached |= from_redis
         statuses = {domain: MxStatus(cached[self._cache_key(domain)]) for domain in domains
                     if self._cache_key(domain) in cached}
@@ -164,7 +149,7 @@ class MxChecker:
             timeout = MX_UNKNOWN_CACHE_SECONDS if status is MxStatus.UNKNOWN else MX_CACHE_SECONDS
             cache.set_many({self._cache_key(domain): status.value for domain, each in found.items() if each is status},
                            timeout=timeout)
-        _process_mx_put({self._cache_key(domain): status.value for domain, status in found.items()})
+        _process_mx.put_many({self._cache_key(domain): status.value for domain, status in found.items()})
         return statuses | found
 
 

@@ -3,24 +3,24 @@ fifty columns than PostgreSQL spends answering it, and these run on every reques
 
 from django.db import connection
 
+from ecore.process_cache import ProcessCache
+
 # SQL with %s placeholders, and the values for them.
 Condition = tuple[str, list]
 # A statement's column names, read once: psycopg builds a Column object per column on every
 # `description`, which cost more than the rows of a one-row lookup. The statements are a small
 # fixed set (a few shapes of WHERE per lookup), so the table stays small.
-_COLUMN_NAMES: dict[str, list[str]] = {}
-_COLUMN_NAMES_MAX = 4096
+_column_names = ProcessCache(max_entries=4096)
 
 
 def select_dicts(sql: str, params) -> list[dict]:
     """The rows of one SELECT as dicts by column name."""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        names = _COLUMN_NAMES.get(sql)
+        names = _column_names.get(sql)
         if names is None:
-            if len(_COLUMN_NAMES) >= _COLUMN_NAMES_MAX:
-                _COLUMN_NAMES.clear()
-            names = _COLUMN_NAMES[sql] = [column.name for column in cursor.description]
+            names = [column.name for column in cursor.description]
+            _column_names.put(sql, names)
         return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
 
 

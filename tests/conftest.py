@@ -9,8 +9,8 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from ecore.celery import app as celery_app
-from pricing.selectors import PRICING_CACHE_KEY, prices_forget_in_process
-from sources.email_validation import mx_forget_in_process
+from ecore.process_cache import process_caches_clear
+from pricing.selectors import PRICING_CACHE_KEY
 from tokens.models import ApiToken
 from tokens.services import api_token_create
 from wallet.services import wallet_topup
@@ -30,8 +30,7 @@ def _isolated_queue_and_caches():
 def _caches_forget() -> None:
     # A test's prices were rolled back with its transaction, without a save to drop the caches.
     cache.delete(PRICING_CACHE_KEY)
-    prices_forget_in_process()
-    mx_forget_in_process()
+    process_caches_clear()
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import openpyxl
 import pytest
 import xlwt
 from django.core.files.uploadedfile import SimpleUploadedFile, TemporaryUploadedFile
+from django.test import override_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -25,12 +26,11 @@ from enrichment.parsing import (
     INVALID_EXCEL,
     MAX_ARCHIVE_MEMBERS,
     MAX_COLUMNS,
-    MAX_UPLOAD_BYTES,
     NO_DATA_ROWS,
-    TOO_LARGE,
     TOO_MANY_COLUMNS,
     UNSUPPORTED_FORMAT,
     parse_upload,
+    too_large_message,
 )
 
 MB = 1024 * 1024
@@ -413,8 +413,16 @@ def test_a_large_csv_is_counted_to_the_end():
 
 
 def test_a_file_over_the_upload_cap_is_refused_with_413():
-    content = b"email\n" + b"a@b.co\n" * (MAX_UPLOAD_BYTES // 7 + 1)
-    assert rejection(upload("c.csv", content)) == (413, {"error": TOO_LARGE})
+    content = b"email\n" + b"a@b.co\n" * (10 * MB // 7 + 1)
+    assert rejection(upload("c.csv", content)) == (413, {
+        "error": "The file is too large. The maximum upload size is 10 MB."})
+
+
+@override_settings(ENRICHMENT_MAX_UPLOAD_BYTES=MB // 2)
+def test_the_upload_cap_is_read_from_settings_when_a_file_arrives():
+    content = b"email\n" + b"a@b.co\n" * (MB // 14 + 1)
+    assert too_large_message() == "The file is too large. The maximum upload size is 0.5 MB."
+    assert rejection(upload("c.csv", content)) == (413, {"error": too_large_message()})
 
 
 # --- corrupt and hostile files -----------------------------------------------------------

@@ -6,13 +6,12 @@ import pytest
 from django.core.cache import cache
 from django.core.management import call_command
 
-from pricing import selectors
+from ecore import process_cache
 from pricing.models import Price
 from pricing.selectors import (
     PRICING_CACHE_KEY,
     enrichment_limit_for_user,
     prices_current,
-    prices_forget_in_process,
 )
 from pricing.services import estimate_credits, plan_assign, price_set
 
@@ -62,14 +61,14 @@ def test_a_direct_database_change_is_seen_only_after_the_cache_expires():
     Price.objects.filter(name="standard_email_cost").update(value=Decimal("9"))  # bypasses signals
     assert prices_current()["standard_email_cost"] == Decimal("2")
     cache.delete(PRICING_CACHE_KEY)  # what the 5-minute expiry does
-    prices_forget_in_process()  # what a second does
+    process_cache.process_caches_clear()  # what a second does
     assert prices_current()["standard_email_cost"] == Decimal("9")
 
 
 @pytest.mark.django_db
 def test_a_process_keeps_its_prices_a_second_and_then_reads_them_again(monkeypatch, django_assert_num_queries):
     now = [1000.0]
-    monkeypatch.setattr(selectors.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(process_cache.time, "monotonic", lambda: now[0])
     prices_current()
     cache.set(PRICING_CACHE_KEY, {"standard_email_cost": "7"})  # another process's save, as Redis holds it
     now[0] += 0.9
@@ -82,7 +81,7 @@ def test_a_process_keeps_its_prices_a_second_and_then_reads_them_again(monkeypat
 def test_another_process_sees_a_saved_price_within_a_second(settings, monkeypatch):
     """A save drops Redis's copy; a process holding its own copy reads the new price once it is a second old."""
     now = [1000.0]
-    monkeypatch.setattr(selectors.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(process_cache.time, "monotonic", lambda: now[0])
     prices_current()
     Price.objects.filter(name="standard_email_cost").update(value=Decimal("4"))
     cache.delete(PRICING_CACHE_KEY)  # the saving process's invalidation, as this one sees it

@@ -15,6 +15,24 @@ def test_openapi_schema_documents_submit_in_both_modes(client):
     assert "/api/v1/enrichment-control/" in schema["paths"]
 
 
+def _request_schemas(schema: dict, path: str) -> dict[str, dict]:
+    content = schema["paths"][path]["post"]["requestBody"]["content"]
+    components = schema["components"]["schemas"]
+    return {media_type: components[body["schema"]["$ref"].rpartition("/")[2]] for media_type, body in content.items()}
+
+
+@pytest.mark.parametrize("path", ["/api/v1/enrichment/submit/", "/api/v1/enrichment/estimate/"])
+def test_both_request_schemas_list_every_field_the_serializers_accept(client, path):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    requests = _request_schemas(schema, path)
+    for media_type, request in requests.items():
+        assert {"type", "level", "fields_to_enrich", "criteria", "min_confidence", "webhook_url"} <= set(
+            request["properties"]), media_type
+    assert "file" in requests["multipart/form-data"]["properties"]
+    assert "data" in requests["application/json"]["required"]
+    assert "data" not in requests["multipart/form-data"]["required"]
+
+
 def test_swagger_ui_is_served(client):
     assert client.get("/api/docs/").status_code == 200
 

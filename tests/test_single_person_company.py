@@ -1,6 +1,5 @@
 """POST /api/v1/enrichment/single/ — a person and their company in one call, priced like a one-row job."""
 
-import json
 from decimal import Decimal
 
 import pytest
@@ -237,48 +236,3 @@ def test_the_family_tree_is_the_parent_then_the_first_hundred_subsidiaries_by_na
     top = company_family_tree(company={"id": parent.id, "parent_id": None})
     assert top["parent"] is None and [unit["company_name"] for unit in top["subsidiaries"]] == ["Globex"]
 
-
-PLAIN_BODIES = [
-    {},
-    {"person": {"email": " jane.doe@acme.com "}},
-    {"person": None, "company": {"name": "Acme", "website": "", "address": {"city": " Austin", "country": None}}},
-    {"person": {"first_name": "Jane", "last_name": "Doe", "title": "VP", "phone": "+1 512", "linkedin_url": ""},
-     "company": {"name": "Acme", "address": None}, "external_id": "crm-1", "min_confidence": 80,
-     "custom_fields": [{"name": " segment ", "value": {"tier": [1, 2]}}, {"name": "no value"}], "other": 1},
-    {"company": {"name": "Ünïcødé GmbH"}, "external_id": None, "min_confidence": None, "custom_fields": []},
-]
-# Left to the serializer: what it refuses, and what it converts (a numeric string, a field list).
-SERIALIZER_BODIES = [
-    {"person": "Jane"},
-    {"person": {"first_name": 42}},
-    {"person": {"first_name": "x" * 256}},
-    {"person": {"first_name": "nul\x00"}},
-    {"person": {"first_name": "\ud800"}},
-    {"company": {"address": "Austin"}},
-    {"company": {"name": "Acme", "address": {"postalcode": "1" * 33}}},
-    {"custom_fields": [{"name": ""}]},
-    {"custom_fields": [{"value": 1}]},
-    {"custom_fields": {"name": "x"}},
-    {"custom_fields": [{"name": "x"}] * 101},
-    {"min_confidence": "95"},
-    {"min_confidence": True},
-    {"min_confidence": 101},
-    {"fields_to_enrich": ["job_title"]},
-    ["not", "an", "object"],
-]
-
-
-@pytest.mark.parametrize("body", PLAIN_BODIES)
-def test_plain_input_is_validated_exactly_as_the_serializer_would(body):
-    from enrichment.single_apis import PersonCompanyInput, plain_person_company_input
-
-    serializer = PersonCompanyInput(data=body)
-    assert serializer.is_valid()
-    assert plain_person_company_input(body) == json.loads(json.dumps(serializer.validated_data))
-
-
-@pytest.mark.parametrize("body", SERIALIZER_BODIES)
-def test_input_that_is_not_plain_is_left_to_the_serializer(body):
-    from enrichment.single_apis import plain_person_company_input
-
-    assert plain_person_company_input(body) is None
