@@ -33,7 +33,24 @@ class JobStatus(models.TextChoices):
 TERMINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILURE})
 
 
-class Job(models.Model):
+class RowPricing:
+    """What one input row costs and how far an account row expands: a job's and its spec's alike."""
+
+    criteria: dict | None
+    per_row_rate: Decimal
+    rate_multiplier: int
+
+    @property
+    def criteria_limit(self) -> int | None:
+        return (self.criteria or {}).get("limit")
+
+    @property
+    def row_charge(self) -> Decimal:
+        """What one input row costs at the current rate."""
+        return self.per_row_rate * self.rate_multiplier
+
+
+class Job(RowPricing, models.Model):
     class Type(models.TextChoices):
         CONTACT = "contact", "Contact"
         ACCOUNT = "account", "Account"
@@ -89,15 +106,6 @@ class Job(models.Model):
 
     def __str__(self):
         return f"{self.type}/{self.level} job {self.job_id} ({self.status})"
-
-    @property
-    def criteria_limit(self) -> int | None:
-        return (self.criteria or {}).get("limit")
-
-    @property
-    def row_charge(self) -> Decimal:
-        """What one input row costs at the job's current rate."""
-        return self.per_row_rate * self.rate_multiplier
 
 
 class JobRow(models.Model):

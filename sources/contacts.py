@@ -59,35 +59,23 @@ class RowKeys:
         )
 
 
+def _every(name: str) -> cached_property:
+    """The set of the batch's non-empty `name` keys."""
+    return cached_property(lambda batch: {value for keys in batch.rows if (value := getattr(keys, name))})
+
+
 @dataclass(frozen=True)
 class BatchKeys:
     """Every key of a batch's rows, as the sets a batch query binds."""
 
     rows: tuple[RowKeys, ...]
 
-    @cached_property
-    def emails(self) -> set[str]:
-        return {keys.email for keys in self.rows if keys.email}
-
-    @cached_property
-    def linkedins(self) -> set[str]:
-        return {keys.linkedin for keys in self.rows if keys.linkedin}
-
-    @cached_property
-    def first_names(self) -> set[str]:
-        return {keys.first for keys in self.rows if keys.first}
-
-    @cached_property
-    def last_names(self) -> set[str]:
-        return {keys.last for keys in self.rows if keys.last}
-
-    @cached_property
-    def domains(self) -> set[str]:
-        return {keys.domain for keys in self.rows if keys.domain}
-
-    @cached_property
-    def company_names(self) -> set[str]:
-        return {keys.company for keys in self.rows if keys.company}
+    emails = _every("email")
+    linkedins = _every("linkedin")
+    first_names = _every("first")
+    last_names = _every("last")
+    domains = _every("domain")
+    company_names = _every("company")
 
     @cached_property
     def name_domain_keys(self) -> set[str]:

@@ -8,9 +8,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
+from enrichment.models import RowPricing
+
 
 @dataclass(frozen=True)
-class EnrichmentSpec:
+class EnrichmentSpec(RowPricing):
     type: str
     level: str
     fields_to_enrich: tuple[str, ...]
@@ -27,12 +29,3 @@ class EnrichmentSpec:
         return cls(type=job.type, level=job.level, fields_to_enrich=tuple(job.fields_to_enrich),
                    criteria=job.criteria, min_confidence=job.min_confidence, rate_category=job.rate_category,
                    per_row_rate=job.per_row_rate, rate_multiplier=job.rate_multiplier, job_id=job.job_id)
-
-    @property
-    def criteria_limit(self) -> int | None:
-        return (self.criteria or {}).get("limit")
-
-    @property
-    def row_charge(self) -> Decimal:
-        """What one input row costs at the spec's rate."""
-        return self.per_row_rate * self.rate_multiplier
