@@ -28,8 +28,8 @@ from sources.snowflake import SnowflakeContacts
 CONTACT_JOBS_ONLY = "contact jobs only"
 
 
-def apply_person_match(spec: EnrichmentSpec, row: WorkRow, person: dict, company: dict | None, *, source: str, confidence: int,
-                       evidence=()) -> int:
+def apply_person_match(spec: EnrichmentSpec, row: WorkRow, person: dict, company: dict | None, *, source: str,
+                       confidence: int, evidence=()) -> int:
     """Fills the requested contact fields from a person and account fields from their company."""
     if person.get("opted_out") or (company and company.get("opted_out")):
         row.person = person
@@ -363,7 +363,7 @@ class NameMatchStage(Stage):
     name = "name_match"
 
     def skip_reason(self, spec):
-        return _unless_verified(spec)
+        return _verification_skip_reason(spec)
 
     def run(self, spec, rows):
         rejected = 0
@@ -377,7 +377,7 @@ class NameMatchStage(Stage):
         return StageResult(0, "", f"{rejected} rejected")
 
 
-def _unless_verified(spec: EnrichmentSpec) -> str | None:
+def _verification_skip_reason(spec: EnrichmentSpec) -> str | None:
     """Matches are verified for contact jobs at Standard and Pro; Quick takes them as found."""
     return None if spec.type == "contact" and spec.level in ("standard", "pro") else "contact jobs at Standard or Pro only"
 
@@ -393,7 +393,7 @@ class StillInCompanyStage(Stage):
     name = "still_in_company"
 
     def skip_reason(self, spec):
-        return _unless_verified(spec)
+        return _verification_skip_reason(spec)
 
     def run(self, spec, rows):
         matched = _still_in_company_candidates(rows)
