@@ -19,10 +19,10 @@ from sources import bigquery
 from sources.contacts import BatchKeys, RowKeys
 from sources.normalize import normalize_company_name
 from tests.factories import make_company, make_person
+from tests.test_pipeline import status_of, submit
 
 pytestmark = pytest.mark.django_db
 
-SUBMIT = "/api/v1/enrichment/submit/"
 
 PEOPLE = [
     {"first_name": "Ada", "last_name": "Lovelace", "job_title": "Chief Analyst", "contact_office_city": "London",
@@ -73,16 +73,6 @@ def people_file(tmp_path):
 
 def table_rows(client, table: str) -> list[dict]:
     return [dict(row) for row in client.query(f"SELECT * FROM `{bigquery.table_id(table)}` ORDER BY person_key")]
-
-
-def submit(client, **body) -> str:
-    response = client.post(SUBMIT, body, format="json")
-    assert response.status_code == 200, response.json()
-    return response.json()["job_id"]
-
-
-def status_of(client, job_id) -> dict:
-    return client.get(f"/api/v1/enrichment/status/{job_id}/").json()
 
 
 def results_of(client, job_id) -> list[dict]:

@@ -21,11 +21,11 @@ from sources.firestore import firestore_client
 from sources.models import Person
 from tests.emulators import firestore_emulator_host
 from tests.factories import make_company
+from tests.test_pipeline import status_of, submit
 from wallet.selectors import wallet_balance
 
 pytestmark = pytest.mark.django_db
 
-SUBMIT = "/api/v1/enrichment/submit/"
 
 
 @pytest.fixture
@@ -52,16 +52,6 @@ def commits(monkeypatch):
 @pytest.fixture
 def funded_client(make_user, make_client):
     return make_client(make_user("carol", credits=5000))
-
-
-def submit(client, **body) -> str:
-    response = client.post(SUBMIT, body, format="json")
-    assert response.status_code == 200, response.json()
-    return response.json()["job_id"]
-
-
-def status_of(client, job_id) -> dict:
-    return client.get(f"/api/v1/enrichment/status/{job_id}/").json()
 
 
 def stage_log_of(client, job_id) -> dict:
