@@ -155,6 +155,7 @@ PRICING_CACHE_SECONDS = 300
 # How long a process keeps the prices it read: the longest another process charges an old price after a save.
 PRICING_PROCESS_SECONDS = env.float("PRICING_PROCESS_SECONDS", default=1.0)
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+JOB_INPUT_CACHE_SECONDS = 3600
 # 250 rows: two round trips per stage for a 500-row job (each BigQuery round trip costs ~150 ms), and a
 # pause still takes effect halfway through.
 ENRICHMENT_BATCH_SIZE = env.int("ENRICHMENT_BATCH_SIZE", default=250)

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from ecore.exceptions import ApplicationError, InsufficientCredits, PlanLimitExceeded, ValidationFailed
 from enrichment.credits import processed_row_count
+from enrichment.job_input import job_input_keep
 from enrichment.models import TERMINAL_STATUSES, Job, JobStatus
 from enrichment.pipeline.runner import job_pause_at_checkpoint
 from enrichment.validation import SubmissionRequest
@@ -55,12 +56,12 @@ def job_submit(*, user, submission: SubmissionRequest, input_file_name: str = ""
         if estimate.total > 0:
             wallet_deduct(user=user, amount=estimate.total, job=job, reference=f"job:{job.job_id}:submit",
                           note=f"{job.record_count} {job.type} rows at {estimate.per_input_row} credits")
-        transaction.on_commit(lambda: job_dispatch(job=job))
+        transaction.on_commit(lambda: job_dispatch(job=job, records=submission.data))
     return job, estimate
 
 
-def job_dispatch(*, job: Job) -> None:
-    """Enqueues the pipeline task; the worker reads the job's input from its row.
+def job_dispatch(*, job: Job, records: list[dict] | None = None) -> None:
+    """Keeps the input in the cache for the worker and enqueues the pipeline task.
 
     A broker outage must not lose a paid job: the job stays queued in the database and the
     periodic sweep enqueues it again.
@@ -68,6 +69,8 @@ def job_dispatch(*, job: Job) -> None:
     # Imported here: the tasks call these services.
     from enrichment.tasks import run_enrichment_job
 
+    if records is not None:
+        job_input_keep(job_id=job.job_id, records=records)
     try:
         run_enrichment_job.delay(str(job.job_id))
     except Exception:

@@ -3,8 +3,11 @@
 from decimal import Decimal
 
 import pytest
+from django.core.cache import cache
 
+from enrichment.job_input import job_input_cache_key
 from enrichment.models import Job
+from enrichment.tasks import run_enrichment_job
 from pricing.services import plan_assign, price_set
 from wallet.models import LedgerEntry
 from wallet.selectors import ledger_sum, wallet_balance
@@ -51,6 +54,47 @@ def test_seed_contact_example_is_submitted_charged_and_dispatched(api_client, al
     entry = LedgerEntry.objects.get(job=job)
     assert entry.kind == "deduction" and entry.amount == Decimal("-5")
     assert queued_job_ids() == [body["job_id"]]
+
+
+def test_input_is_cached_in_redis_for_the_worker(api_client, queued_job_ids, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        job_id = api_client.post(SUBMIT, seed_contact_example(), format="json").json()["job_id"]
+
+    assert cache.get(job_input_cache_key(job_id))[0]["last_name"] == "Doe"
+
+
+def nested(depth: int) -> dict:
+    value = "deep"
+    for _ in range(depth):
+        value = {"level": value}
+    return value
+
+
+def test_a_charged_submit_answers_its_job_id_when_its_input_cannot_be_cached_and_a_retry_replays_it(
+        api_client, alice, queued_job_ids, django_capture_on_commit_callbacks, settings):
+    # 600 levels: stored as jsonb, but too deep for the cache's pickle (RecursionError after the commit).
+    body = seed_contact_example(fields_to_enrich=["job_title"],
+                                data=[{"first_name": "Jane", "last_name": "Doe", "company_name": "Acme",
+                                       "crm_payload": nested(600)}])
+    answers = []
+    for _ in range(3):
+        with django_capture_on_commit_callbacks(execute=True):
+            answers.append(api_client.post(SUBMIT, body, format="json", HTTP_IDEMPOTENCY_KEY="deep-1"))
+
+    assert [answer.status_code for answer in answers] == [200, 200, 200]
+    job_id = answers[0].json()["job_id"]
+    assert {answer.json()["job_id"] for answer in answers} == {job_id}
+    assert Job.objects.count() == 1 and queued_job_ids() == [job_id]
+    assert cache.get(job_input_cache_key(job_id)) is None
+    assert wallet_balance(user=alice) == Decimal("998") and ledger_sum(user=alice) == wallet_balance(user=alice)
+
+    # Firestore nests maps 20 levels deep at most: the PostgreSQL rows alone hold this job's results.
+    settings.FIRESTORE_EMULATOR_HOST, settings.FIRESTORE_ENABLED = "", False
+    run_enrichment_job(job_id)  # reads the input from the job row
+
+    job = Job.objects.get(job_id=job_id)
+    assert job.status == "Enrichment Completed" and job.rows_processed == 1
+    assert job.rows.get().output[0]["imported_crm_payload"] == nested(600)
 
 
 @pytest.mark.parametrize("fields, expected", [

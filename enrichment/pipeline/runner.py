@@ -20,6 +20,7 @@ from enrichment.credits import (
     release_unprocessed_credits,
     row_settlement,
 )
+from enrichment.job_input import job_input_records
 from enrichment.models import TERMINAL_STATUSES, Job, JobRow, JobStatus
 from enrichment.pipeline.compliance import apply_compliance
 from enrichment.pipeline.rows import BELOW_MIN_CONFIDENCE, WorkRow, output_rows
@@ -55,7 +56,8 @@ def job_claim(*, job_id) -> Job | None:
         .update(lease_owner=WORKER_ID, lease_expires_at=now + timedelta(seconds=settings.JOB_LEASE_SECONDS),
                 attempts=F("attempts") + 1, started_at=Coalesce("started_at", Now()))
     )
-    return Job.objects.select_related("user").get(job_id=job_id) if claimed else None
+    # The input is read from the cache when it is there (job_input_records): the column only on a miss.
+    return Job.objects.select_related("user").defer("input_data").get(job_id=job_id) if claimed else None
 
 
 def _lease_renew(job: Job) -> None:
@@ -110,7 +112,7 @@ def _rows_to_process(job: Job) -> list[WorkRow]:
     return [
         WorkRow(position=position, row_uid=row_uid_for(job.job_id, position), record=record,
                 keys=RowKeys.from_record(record))
-        for position, record in enumerate(job.input_data) if position not in done
+        for position, record in enumerate(job_input_records(job)) if position not in done
     ]
 
 
