@@ -236,3 +236,16 @@ def test_the_family_tree_is_the_parent_then_the_first_hundred_subsidiaries_by_na
     top = company_family_tree(company={"id": parent.id, "parent_id": None})
     assert top["parent"] is None and [unit["company_name"] for unit in top["subsidiaries"]] == ["Globex"]
 
+
+
+@pytest.mark.parametrize("name, error", [
+    ("x" * 256, "Ensure this field has no more than 255 characters."),
+    ("seg\x00ment", "Null characters are not allowed."),
+    ({"nested": "name"}, "Not a valid string."),
+])
+def test_a_custom_field_name_the_serializer_refuses_is_a_400_before_any_charge(client, alice, acme, name, error):
+    response = post(client, {"person": {"email": "jane.doe@acme.com"},
+                             "custom_fields": [{"name": name, "value": "enterprise"}]})
+    assert response.status_code == 400
+    assert response.json() == {"custom_fields": {"0": {"name": [error]}}}
+    assert wallet_balance(user=alice) == Decimal("1000") and not LedgerEntry.objects.filter(kind="deduction").exists()
