@@ -150,8 +150,8 @@ class DataCoreAccountStage(Stage):
 
     def run(self, spec, rows):
         rows = rows_missing(spec, rows)
-        companies = datacore.companies_for_keys(domains={row.keys.domain for row in rows if row.keys.domain},
-                                                names={row.keys.company for row in rows if row.keys.company})
+        keys = BatchKeys(tuple(row.keys for row in rows))
+        companies = datacore.companies_for_keys(domains=keys.domains, names=keys.company_names)
         by_domain = {c["domain_norm"]: c for c in companies if c["domain_norm"]}
         by_name: dict[str, list[dict]] = {}
         for company in companies:
