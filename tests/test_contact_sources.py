@@ -42,7 +42,8 @@ QUERIES = [  # one row per kind of key: email, LinkedIn URL, name at a domain; a
 ]
 
 
-def datacore_knowing_them(request):
+@pytest.fixture
+def datacore_knowing_them(db):
     for person in (ADA, GRACE, ALAN):
         company = make_company(person["company_name"], person["company_website"])
         fields = {name: person[name] for name in ("job_title", "contact_office_city", "contact_email",
@@ -52,28 +53,27 @@ def datacore_knowing_them(request):
     return DataCoreContacts()
 
 
-def bigquery_knowing_them(request):
-    request.getfixturevalue("bq")
+@pytest.fixture
+def bigquery_knowing_them(bq):
     load_records([{**contact_record(person), "line": line} for line, person in enumerate((ADA, GRACE, ALAN), 1)],
                  columns=CONTACT_COLUMNS, table="contacts")
     return BigQueryContacts()
 
 
-def snowflake_knowing_them(request):
+@pytest.fixture
+def snowflake_knowing_them(settings):
     pytest.importorskip("fakesnow")
-    holding = snowflake_holding(request.getfixturevalue("settings"), [ADA, GRACE, ALAN])
-    holding.__enter__()
-    request.addfinalizer(lambda: holding.__exit__(None, None, None))
-    return SnowflakeContacts()
+    with snowflake_holding(settings, [ADA, GRACE, ALAN]):
+        yield SnowflakeContacts()
 
 
-@pytest.mark.parametrize("source_knowing_them", [
-    datacore_knowing_them,
-    pytest.param(bigquery_knowing_them, marks=pytest.mark.emulator),
-    snowflake_knowing_them,
+@pytest.mark.parametrize("source_fixture", [
+    "datacore_knowing_them",
+    pytest.param("bigquery_knowing_them", marks=pytest.mark.emulator),
+    "snowflake_knowing_them",
 ], ids=["datacore", "bigquery", "snowflake"])
-def test_every_contact_source_fills_a_batch_through_the_one_stage(request, source_knowing_them):
-    source = source_knowing_them(request)
+def test_every_contact_source_fills_a_batch_through_the_one_stage(request, source_fixture):
+    source = request.getfixturevalue(source_fixture)
     spec = EnrichmentSpec(type="contact", level="standard", fields_to_enrich=("job_title", "contact_office_city"))
     rows = [WorkRow(position=n, row_uid=f"{n:032x}", record=record, keys=RowKeys.from_record(record))
             for n, record in enumerate(QUERIES)]
