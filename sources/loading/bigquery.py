@@ -31,6 +31,7 @@ from sources.bigquery import (
     table_id,
 )
 from sources.fields import CONTACT_FIELDS, PHONE_FIELDS
+from sources.loading.datacore import TRUE_VALUES
 from sources.models import Person
 from sources.normalize import (
     normalize_company_name,
@@ -42,10 +43,7 @@ from sources.normalize import (
 
 COLUMN_TYPES = {"opted_out": "BOOL", "last_seen_at": "TIMESTAMP", "line": "INT64"}
 CHUNK_ROWS = 50_000
-TRUE_VALUES = frozenset({"true", "t", "yes", "y", "1"})
 
-
-# --- loading ------------------------------------------------------------------------------------
 
 @dataclass
 class LoadReport:
