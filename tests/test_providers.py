@@ -171,6 +171,17 @@ def test_calls_run_concurrently_on_a_bounded_pool(server, settings):
     assert 0.55 < time.monotonic() - started < 2.3  # two rounds of four; eight in a row would take 2.4 s
 
 
+def test_concurrent_calls_to_a_provider_that_is_down_cost_max_tries_attempts_in_all(server, settings):
+    settings.PRO_PROVIDER_CONCURRENCY = 4
+    server.fail_always("serper", Fault(status=503, delay=0.1))  # the four first attempts overlap
+    client = serper_client(backoff_seconds=0.01)
+
+    answers = client.http.map_concurrently(client.search, [f"q{n}" for n in range(8)])
+
+    assert {answer.reason for answer in answers} == {"unavailable: HTTP 503 after 3 tries"}
+    assert len(server.requests_to("serper")) == 3
+
+
 def test_unconfigured_providers_are_off(settings):
     for name in ("SERPER_API_KEY", "ANYMAILFINDER_API_KEY", "ZEROBOUNCE_API_KEY", "NETNUT_USERNAME"):
         setattr(settings, name, "")

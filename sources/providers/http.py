@@ -77,8 +77,10 @@ class ProviderHttp:
     Each `call` is one budgeted call: it retries timeouts, connection failures, 429 and 5xx with
     exponential backoff up to `max_tries` attempts. After `max_tries` failed attempts in a row, counted
     over all calls, the breaker opens and the run's calls fail at once with the same reason, so a
-    provider that is down costs a batch a few attempts, not three per row. Thread-safe, for
-    `map_concurrently`.
+    provider that is down costs a batch `max_tries` attempts, not three per row. Thread-safe, for
+    `map_concurrently`: until the provider has answered once, and while its attempts are failing, no
+    more attempts are in flight than could still be needed to open the breaker, so concurrent calls
+    do not overshoot it.
     """
 
     def __init__(self, *, name: str, base_url: str, job_id, policy: ProviderPolicy, headers: dict | None = None,
@@ -91,7 +93,9 @@ class ProviderHttp:
         self.calls_made = 0
         self.down_reason = ""
         self._failures_in_a_row = 0
-        self._failures_lock = threading.Lock()
+        self._attempts_in_flight = 0
+        self._answered = False
+        self._attempts = threading.Condition()
         self._client_options = {"base_url": base_url, "headers": headers or {}, "proxy": proxy,
                                 "timeout": policy.timeout, "follow_redirects": True}
         self._client_lock = threading.Lock()
@@ -120,12 +124,30 @@ class ProviderHttp:
         self.down_reason = self.down_reason or reason
         return ProviderUnavailable(reason)
 
-    def _failed_attempt(self, failure: str) -> None:
-        """Counts a failed attempt; enough of them in a row, over all calls, mean the provider is down."""
-        with self._failures_lock:
-            self._failures_in_a_row += 1
-            if self._failures_in_a_row >= self.policy.max_tries:
-                self.down_reason = self.down_reason or f"unavailable: {failure} after {self._failures_in_a_row} tries"
+    def _start_attempt(self) -> bool:
+        """Waits for room to try; False once the breaker is open or the batch's time ran out."""
+        with self._attempts:
+            while not self.down_reason and self._remaining() > 0:
+                if (self._answered and self._failures_in_a_row == 0) or (
+                        self._failures_in_a_row + self._attempts_in_flight < self.policy.max_tries):
+                    self._attempts_in_flight += 1
+                    return True
+                self._attempts.wait(timeout=min(self.policy.timeout, max(self._remaining(), 0.0)))
+            return False
+
+    def _end_attempt(self, failure: str | None) -> None:
+        """Counts an attempt's outcome; `max_tries` failures in a row, over all calls, open the breaker."""
+        with self._attempts:
+            self._attempts_in_flight -= 1
+            if failure is None:
+                self._answered = True
+                self._failures_in_a_row = 0
+            else:
+                self._failures_in_a_row += 1
+                if self._failures_in_a_row >= self.policy.max_tries:
+                    self.down_reason = self.down_reason or (
+                        f"unavailable: {failure} after {self._failures_in_a_row} tries")
+            self._attempts.notify_all()
 
     def call(self, method: str, url: str, *, accept: Iterable[int] = (200,), **request) -> httpx.Response:
         """A response whose status is in `accept`, or ProviderUnavailable."""
@@ -138,25 +160,25 @@ class ProviderHttp:
         self.calls_made += 1
         accept = set(accept)
         for attempt in range(self.policy.max_tries):
-            remaining = self._remaining()
-            if self.down_reason or remaining <= 0:
+            if not self._start_attempt():
                 break
             wait = self.policy.backoff_seconds * 2 ** attempt * (1 + random.random() / 2)
             try:
-                response = self.client.request(method, url, timeout=min(self.policy.timeout, remaining), **request)
+                response = self.client.request(method, url, timeout=max(0.001, min(self.policy.timeout, self._remaining())),
+                                               **request)
             except httpx.TimeoutException:
-                self._failed_attempt("timed out")
+                self._end_attempt("timed out")
             except httpx.TransportError as exc:
-                self._failed_attempt(f"connection failed ({type(exc).__name__})")
+                self._end_attempt(f"connection failed ({type(exc).__name__})")
             else:
                 if response.status_code in accept:
-                    with self._failures_lock:
-                        self._failures_in_a_row = 0
+                    self._end_attempt(None)
                     return response
                 if response.status_code != 429 and response.status_code < 500:
                     # Bad key, bad request: asking again gets the same answer.
+                    self._end_attempt(None)
                     raise self.unavailable(f"unavailable: HTTP {response.status_code}")
-                self._failed_attempt(f"HTTP {response.status_code}")
+                self._end_attempt(f"HTTP {response.status_code}")
                 wait = _retry_after(response) or wait
             if attempt + 1 < self.policy.max_tries:
                 time.sleep(max(0.0, min(wait, self._remaining())))
