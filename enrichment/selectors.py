@@ -1,7 +1,34 @@
+from datetime import UTC, datetime
+
 from ecore.exceptions import format_credits
 from enrichment.models import TERMINAL_STATUSES, Job, JobRow, JobStatus, WebhookDelivery
+from pricing.selectors import enrichment_limit_for_user, plan_for_user
 from pricing.services import credits_as_integer
-from wallet.selectors import job_credit_totals
+from tokens.models import ApiToken, TestTokenUsage
+from tokens.ratelimit import rate_limit_for_token
+from wallet.selectors import job_credit_totals, wallet_balance
+
+
+def account_overview(*, token: ApiToken) -> dict:
+    """What the token's owner may spend and submit, and what is left of the token's day."""
+    user = token.user
+    plan = plan_for_user(user=user)
+    requests_today = None
+    if token.kind == ApiToken.Kind.TEST:
+        usage = TestTokenUsage.objects.filter(token=token, day=datetime.now(UTC).date()).first()
+        requests_today = usage.count if usage else 0
+    return {
+        "username": user.get_username(),
+        "balance": format_credits(wallet_balance(user=user)),
+        "plan": {"name": plan.name if plan else None,
+                 "records_per_submission": enrichment_limit_for_user(user=user),
+                 "rate_limit_per_second": rate_limit_for_token(token=token)},
+        "token": {"kind": token.kind, "name": token.name,
+                  "daily_limit": token.daily_limit if requests_today is not None else None,
+                  "requests_today": requests_today,
+                  "requests_left_today": (max(token.daily_limit - requests_today, 0)
+                                          if requests_today is not None else None)},
+    }
 
 
 def jobs_for_user(*, user, created_after=None, created_before=None, record_count=None, status=None):

@@ -164,6 +164,7 @@ def lookup_min_confidence(payload: dict) -> int | None:
 class ContactLookup:
     results: dict[str, str]  # empty when nothing deliverable was found
     remaining_credits: int
+    charged: Decimal = Decimal(0)
 
     @property
     def found(self) -> bool:
@@ -216,11 +217,11 @@ def phone_lookup(*, user, balance: Decimal, record: dict, min_confidence: int | 
                                             note="single phone enrichment")
     phone = next((output[name] for name in PHONE_FIELDS if output.get(name)), "")
     if not phone:
-        return ContactLookup(results={}, remaining_credits=settlement.remaining_credits)
+        return ContactLookup(results={}, remaining_credits=settlement.remaining_credits, charged=settlement.charged)
     results = {"phone": phone}
     if output.get("contact_email"):
         results["email"] = output["contact_email"]
-    return ContactLookup(results=results, remaining_credits=settlement.remaining_credits)
+    return ContactLookup(results=results, remaining_credits=settlement.remaining_credits, charged=settlement.charged)
 
 
 def email_lookup(*, user, balance: Decimal, record: dict, min_confidence: int | None = None) -> ContactLookup:
@@ -234,9 +235,9 @@ def email_lookup(*, user, balance: Decimal, record: dict, min_confidence: int | 
                                                   rate_category="email", fields=EMAIL_LOOKUP_FIELDS,
                                                   note="single email enrichment", verify_email=True)
     if not output.get("contact_email"):
-        return ContactLookup(results={}, remaining_credits=settlement.remaining_credits)
+        return ContactLookup(results={}, remaining_credits=settlement.remaining_credits, charged=settlement.charged)
     return ContactLookup(results={"email": output["contact_email"], "email_status": verdict.reason},
-                         remaining_credits=settlement.remaining_credits)
+                         remaining_credits=settlement.remaining_credits, charged=settlement.charged)
 
 
 # --- person and company in one call --------------------------------------------------------------

@@ -1,5 +1,7 @@
 """Single-record endpoints: phone and email lookups (seed 001) and person + company enrichment."""
 
+from decimal import Decimal
+
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.parsers import JSONParser
@@ -24,7 +26,8 @@ SEED_001_AUTH_ERROR_BODIES = {INVALID_TOKEN: {"detail": "Invalid token."}, INACT
 
 ERROR_BODY = inline_serializer("SingleErrorBody", {"error": serializers.CharField()})
 RATE_LIMIT_HEADERS_NOTE = ("Every answer to an authenticated request carries X-RateLimit-Limit, X-RateLimit-Remaining, "
-                           "X-RateLimit-Reset (seconds) and X-Remaining-Credits.")
+                           "X-RateLimit-Reset (seconds) and X-Remaining-Credits; a lookup that was answered also "
+                           "X-Credits-Charged.")
 CONTACT_LOOKUP_REQUEST = inline_serializer("ContactLookupRequest", {
     "linkedin_url": serializers.CharField(required=False),
     "email": serializers.CharField(required=False),
@@ -50,6 +53,7 @@ class SingleRecordApi(APIView):
 
     parser_classes = [JSONParser]
     rate_limit: RateLimitDecision | None = None
+    credits_charged: Decimal | None = None  # set by a lookup that was answered
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
@@ -65,6 +69,8 @@ class SingleRecordApi(APIView):
             known = response.data.get("remaining_credits") if isinstance(response.data, dict) else None
             response["X-Remaining-Credits"] = str(
                 known if known is not None else remaining_credits(request.auth.owner_balance))
+        if self.credits_charged is not None:
+            response["X-Credits-Charged"] = format_credits(self.credits_charged)
         return response
 
 
@@ -91,6 +97,7 @@ class PhoneEnrichmentApi(SingleRecordApi):
         record = contact_lookup_record(request.data)
         lookup = phone_lookup(user=request.user, balance=request.auth.owner_balance, record=record,
                               min_confidence=lookup_min_confidence(request.data))
+        self.credits_charged = lookup.charged
         return Response(_contact_lookup_body(lookup, not_found_message="Phone not found"))
 
 
@@ -107,6 +114,7 @@ class EmailEnrichmentApi(SingleRecordApi):
         record = contact_lookup_record(request.data)
         lookup = email_lookup(user=request.user, balance=request.auth.owner_balance, record=record,
                               min_confidence=lookup_min_confidence(request.data))
+        self.credits_charged = lookup.charged
         return Response(_contact_lookup_body(lookup, not_found_message="Email not found"))
 
 
@@ -180,6 +188,7 @@ class PersonCompanyEnrichmentApi(SingleRecordApi):
                                         fields_to_enrich=valid.get("fields_to_enrich"),
                                         min_confidence=valid.get("min_confidence"))
         result = person_company_enrich(user=request.user, balance=request.auth.owner_balance, request=lookup)
+        self.credits_charged = result.charged
         return Response({
             "status": "success" if result.found else "not_found",
             "external_id": valid.get("external_id"),

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from enrichment import apis, job_apis, single_apis, webhook_apis
+from enrichment import account_apis, apis, job_apis, single_apis, webhook_apis
 
 urlpatterns = [
     path("enrichment/submit/", apis.SubmitApi.as_view(), name="enrichment-submit"),
@@ -12,5 +12,6 @@ urlpatterns = [
     path("enrichment/single/", single_apis.PersonCompanyEnrichmentApi.as_view(), name="enrichment-single"),
     path("external/phone/enrichment/", single_apis.PhoneEnrichmentApi.as_view(), name="external-phone-enrichment"),
     path("external/email/enrichment/", single_apis.EmailEnrichmentApi.as_view(), name="external-email-enrichment"),
+    path("account/", account_apis.AccountApi.as_view(), name="account"),
     path("account/webhook-secret/", webhook_apis.WebhookSecretApi.as_view(), name="account-webhook-secret"),
 ]
