@@ -13,8 +13,6 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from openpyxl import load_workbook
-
 from ecore_client import (
     AsyncClient,
     AuthenticationFailed,
@@ -25,6 +23,8 @@ from ecore_client import (
     PlanLimitExceeded,
     RetryPolicy,
 )
+from openpyxl import load_workbook
+
 from enrichment.models import Job
 from pricing.services import plan_assign
 from tests.factories import make_company, make_person
