@@ -163,12 +163,17 @@ def _submission_call(path: str, *, records, file, body: dict, headers: dict | No
 RECORD_NUMBER = re.compile(r"^Record (\d+):")
 
 
-def _locate(error: EcoreError, *, first: int, last: int) -> EcoreError:
-    """Says which records of the whole input a split submission's error is about (1-based)."""
+def _locate(error: EcoreError, *, first: int, last: int, total: int) -> EcoreError:
+    """Says which records of the whole input a part's error is about (1-based), when it is not all of them."""
     error.records = (first, last)
-    number = RECORD_NUMBER.match(str((error.body or {}).get("data", ""))) if isinstance(error.body, dict) else None
+    number = RECORD_NUMBER.match(str(error.body.get("data", ""))) if isinstance(error.body, dict) else None
     error.record_number = first + int(number[1]) - 1 if number else None
-    where = f"record {error.record_number}" if error.record_number else f"records {first}–{last}"
+    if error.record_number is not None and total > last - first + 1:
+        where = f"record {error.record_number}"
+    elif total > last - first + 1:
+        where = f"records {first}–{last}"
+    else:
+        return error
     error.message = f"{error.message} ({where} of the input)"
     error.args = (error.message,)
     return error
@@ -207,7 +212,7 @@ class _Operations:
             try:
                 estimates.append((yield from self._op_estimate(chunk, **options)))
             except EcoreError as error:
-                raise _locate(error, first=start + 1, last=start + len(chunk)) from None
+                raise _locate(error, first=start + 1, last=start + len(chunk), total=len(records)) from None
         return chunk_size, estimates
 
     def _op_bulk(self, records: Sequence[dict], *, type: str, level: str, fields: Sequence[str],
@@ -231,7 +236,7 @@ class _Operations:
                 submission = yield from self._op_submit(chunk, webhook_url=webhook_url,
                                                         idempotency_key=f"{key}-{index}", **options)
             except EcoreError as error:
-                raise _locate(error, first=start + 1, last=start + len(chunk)) from None
+                raise _locate(error, first=start + 1, last=start + len(chunk), total=len(records)) from None
             submissions.append(submission)
             if on_submitted is not None:
                 on_submitted(submission)
