@@ -1,5 +1,6 @@
 """`pip install ./client` on a machine that has nothing of the server: a bare virtualenv."""
 
+import shutil
 import subprocess
 import venv
 
@@ -7,10 +8,13 @@ from tests.worker import ROOT
 
 
 def test_the_client_installs_alone_and_its_command_runs(tmp_path):
+    # A copy, so the build leaves nothing in the repository's tree.
+    source = shutil.copytree(ROOT / "client", tmp_path / "client",
+                             ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     venv.create(tmp_path / "venv", with_pip=True)
     python = tmp_path / "venv" / "bin" / "python"
     install = subprocess.run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                              str(ROOT / "client")], capture_output=True, text=True, timeout=300)
+                              str(source)], capture_output=True, text=True, timeout=300)
     assert install.returncode == 0, install.stderr
 
     probe = subprocess.run([python, "-c", (
