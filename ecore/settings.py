@@ -80,11 +80,17 @@ DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default="t
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+# How long a cache or rate-limit call waits for Redis before treating it as down.
+REDIS_SOCKET_TIMEOUT_SECONDS = env.float("REDIS_SOCKET_TIMEOUT_SECONDS", default=2.0)
 CACHES = {
     "default": {
-        "BACKEND": "ecore.cache.RedisCache",
+        "BACKEND": "ecore.cache.ResilientRedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="ecore"),
+        # While Redis is unreachable the cache misses; it is tried again this often.
+        "RETRY_SECONDS": env.float("CACHE_RETRY_SECONDS", default=5.0),
+        "OPTIONS": {"socket_connect_timeout": REDIS_SOCKET_TIMEOUT_SECONDS,
+                    "socket_timeout": REDIS_SOCKET_TIMEOUT_SECONDS},
     }
 }
 

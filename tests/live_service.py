@@ -17,15 +17,15 @@ def free_port() -> int:
 
 
 class WebServer:
-    """gunicorn with two workers on a free port; the test's data is visible when the test's
+    """gunicorn on a free port (two workers unless told); the test's data is visible when the test's
     database is transactional (`django_db(transaction=True)`)."""
 
-    def __init__(self, log_dir, **env_overrides):
+    def __init__(self, log_dir, *, workers: int = 2, **env_overrides):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_dir / "gunicorn.log"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "ecore.wsgi", "--workers", "2", "--bind", f"127.0.0.1:{self.port}",
+            [sys.executable, "-m", "gunicorn", "ecore.wsgi", "--workers", str(workers), "--bind", f"127.0.0.1:{self.port}",
              "--graceful-timeout", "2"],
             cwd=ROOT, env=worker_env(**env_overrides), stdout=self.log_path.open("w"), stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -7,7 +7,10 @@ One Lua script reads and advances the token's theoretical arrival time atomicall
 clock, so every web process agrees and none can slip a request in between a read and a write.
 """
 
+import logging
 import math
+import threading
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -17,6 +20,8 @@ from django.conf import settings
 from ecore.exceptions import ApplicationError
 from pricing.models import SubscriptionPlan
 from tokens.models import ApiToken
+
+logger = logging.getLogger(__name__)
 
 PERIOD_MICROSECONDS = 1_000_000
 # A user without a plan gets what a new plan gets.
@@ -77,8 +82,43 @@ class RateLimitExceeded(ApplicationError):
 
 @lru_cache(maxsize=1)
 def _gcra():
-    client = redis.Redis.from_url(settings.REDIS_URL)
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=settings.REDIS_SOCKET_TIMEOUT_SECONDS,
+                                  socket_timeout=settings.REDIS_SOCKET_TIMEOUT_SECONDS)
     return client.register_script(GCRA_SCRIPT)
+
+
+class LocalGcra:
+    """The same algorithm in this process's memory, for while Redis is down.
+
+    Lookups stay available through an outage (a paid API that stops answering costs its customers
+    more than a looser limit), and each process still enforces the token's limit on its own, so
+    the service as a whole allows at most the limit times its number of web processes.
+    """
+
+    MAX_TOKENS = 10_000
+
+    def __init__(self):
+        self._arrivals: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def hit(self, key: str, limit: int, period: int) -> tuple[int, int, int, int]:
+        if limit < 1:
+            return 0, 0, 0, period
+        now = time.monotonic_ns() / 1000
+        interval = period / limit
+        with self._lock:
+            if len(self._arrivals) > self.MAX_TOKENS:
+                self._arrivals = {token: tat for token, tat in self._arrivals.items() if tat > now}
+            tat = max(self._arrivals.get(key, now), now)
+            new_tat = tat + interval
+            allow_at = new_tat - period
+            if now < allow_at:
+                return 0, 0, math.ceil(tat - now), math.ceil(allow_at - now)
+            self._arrivals[key] = new_tat
+        return 1, math.floor((period - (new_tat - now)) / interval), math.ceil(new_tat - now), 0
+
+
+_local_gcra = LocalGcra()
 
 
 def rate_limit_for_token(*, token: ApiToken) -> int:
@@ -94,8 +134,12 @@ def rate_limit_for_token(*, token: ApiToken) -> int:
 def rate_limit_hit(*, token: ApiToken) -> RateLimitDecision:
     """Counts one request of `token` if its bucket has room; says whether it may proceed."""
     limit = rate_limit_for_token(token=token)
-    allowed, remaining, reset, retry_after = _gcra()(keys=[f"{KEY_PREFIX}{token.lookup_key}"],
-                                                     args=[limit, PERIOD_MICROSECONDS])
+    key = f"{KEY_PREFIX}{token.lookup_key}"
+    try:
+        allowed, remaining, reset, retry_after = _gcra()(keys=[key], args=[limit, PERIOD_MICROSECONDS])
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        logger.warning("Rate limits counted per process: Redis unavailable (%s)", exc)
+        allowed, remaining, reset, retry_after = _local_gcra.hit(key, limit, PERIOD_MICROSECONDS)
     return RateLimitDecision(allowed=bool(allowed), limit=limit, remaining=max(int(remaining), 0),
                              reset_seconds=math.ceil(int(reset) / 1_000_000),
                              retry_after_seconds=math.ceil(int(retry_after) / 1_000_000))

@@ -54,8 +54,13 @@ class JobCallBudget:
         self.limit = limit
 
     def take(self) -> bool:
-        cache.add(self.key, 0, timeout=BUDGET_TTL_SECONDS)
-        if cache.incr(self.key) <= self.limit:
+        try:
+            cache.add(self.key, 0, timeout=BUDGET_TTL_SECONDS)
+            if cache.incr(self.key) <= self.limit:
+                return True
+        except ValueError:
+            # The cache is down (or lost the counter): the budget cannot be counted, so the call goes
+            # ahead; the breaker and the batch's deadline still bound a job's calls.
             return True
         cache.decr(self.key)
         return False
