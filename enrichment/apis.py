@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from django.conf import settings
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -10,8 +12,14 @@ from enrichment.idempotency import idempotent_response
 from enrichment.request_input import submission_fingerprint, submission_from_request
 from enrichment.services import job_submit, submission_estimate
 from enrichment.validation import FileSubmissionSchema, SubmissionSchema
+from wallet.selectors import wallet_balance
 
 ERROR_BODY = inline_serializer("ErrorBody", {"error": serializers.CharField()})
+
+
+def credit_headers(*, charged: Decimal, user) -> dict:
+    """What the request charged and the wallet's balance after it, on each answer of an endpoint that charges."""
+    return {"X-Credits-Charged": format_credits(charged), "X-Credits-Remaining": format_credits(wallet_balance(user=user))}
 
 
 class FileSubmissionRequest(FileSubmissionSchema):
@@ -55,21 +63,24 @@ class SubmitApi(APIView):
     )
     def post(self, request):
         key = request.headers.get("Idempotency-Key")
+        self.charged = Decimal(0)  # what this request charged: nothing for a replay
         if key is None:
             status_code, body = self._submit(request)
-            return Response(body, status=status_code)
+            return Response(body, status=status_code, headers=credit_headers(charged=self.charged, user=request.user))
         stored = idempotent_response(
             token=request.auth, key=key, endpoint="submit",
             fingerprint=submission_fingerprint(request, endpoint="submit"), handler=lambda: self._submit(request),
         )
         headers = {"Idempotent-Replayed": "true"} if stored.replayed else {}
+        if stored.status == status.HTTP_200_OK:
+            headers.update(credit_headers(charged=self.charged, user=request.user))
         return Response(stored.body, status=stored.status, headers=headers)
 
-    @staticmethod
-    def _submit(request) -> tuple[int, dict]:
+    def _submit(self, request) -> tuple[int, dict]:
         submission_input = submission_from_request(request)
         job, estimate = job_submit(user=request.user, submission=submission_input.submission,
                                    input_file_name=submission_input.file_name)
+        self.charged = estimate.total
         return status.HTTP_200_OK, {
             "status": "submitted",
             "job_id": str(job.job_id),

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ecore.exceptions import ValidationFailed, format_credits
+from enrichment.apis import credit_headers
 from enrichment.exports import rows_as_csv, rows_as_xlsx
 from enrichment.selectors import (
     job_is_finished,
@@ -107,4 +108,5 @@ class JobControlApi(APIView):
             body = {"job_id": str(job.job_id), "action": action, "status": job.status,
                     "message": "Job resumed.", "charged_credits": format_credits(estimate.total),
                     "remaining_rows": estimate.row_count}
+            return Response(body, headers=credit_headers(charged=estimate.total, user=request.user))
         return Response(body)

@@ -26,8 +26,8 @@ SEED_001_AUTH_ERROR_BODIES = {INVALID_TOKEN: {"detail": "Invalid token."}, INACT
 
 ERROR_BODY = inline_serializer("SingleErrorBody", {"error": serializers.CharField()})
 RATE_LIMIT_HEADERS_NOTE = ("Every answer to an authenticated request carries X-RateLimit-Limit, X-RateLimit-Remaining, "
-                           "X-RateLimit-Reset (seconds) and X-Remaining-Credits; a lookup that was answered also "
-                           "X-Credits-Charged.")
+                           "X-RateLimit-Reset (seconds), X-Remaining-Credits and X-Credits-Remaining (the same whole "
+                           "credits); a lookup that was answered also X-Credits-Charged.")
 CONTACT_LOOKUP_REQUEST = inline_serializer("ContactLookupRequest", {
     "linkedin_url": serializers.CharField(required=False),
     "email": serializers.CharField(required=False),
@@ -67,7 +67,7 @@ class SingleRecordApi(APIView):
             for name, value in self.rate_limit.headers.items():
                 response[name] = value
             known = response.data.get("remaining_credits") if isinstance(response.data, dict) else None
-            response["X-Remaining-Credits"] = str(
+            response["X-Remaining-Credits"] = response["X-Credits-Remaining"] = str(
                 known if known is not None else remaining_credits(request.auth.owner_balance))
         if self.credits_charged is not None:
             response["X-Credits-Charged"] = format_credits(self.credits_charged)

@@ -13,5 +13,7 @@ urlpatterns = [
     path("external/phone/enrichment/", single_apis.PhoneEnrichmentApi.as_view(), name="external-phone-enrichment"),
     path("external/email/enrichment/", single_apis.EmailEnrichmentApi.as_view(), name="external-email-enrichment"),
     path("account/", account_apis.AccountApi.as_view(), name="account"),
+    path("account/usage/", account_apis.AccountUsageApi.as_view(), name="account-usage"),
+    path("account/ledger/", account_apis.AccountLedgerApi.as_view(), name="account-ledger"),
     path("account/webhook-secret/", webhook_apis.WebhookSecretApi.as_view(), name="account-webhook-secret"),
 ]

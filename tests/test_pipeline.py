@@ -276,6 +276,7 @@ def test_pausing_a_queued_job_releases_its_credits_and_resume_recharges_at_curre
         response = api_client.post(CONTROL, {"job_id": job_id, "action": "resume"}, format="json")
     assert response.status_code == 200
     assert response.json()["charged_credits"] == "12"
+    assert (response["X-Credits-Charged"], response["X-Credits-Remaining"]) == ("12", "988")
     assert wallet_balance(user=alice) == Decimal("988")
     run_enrichment_job(job_id)
     assert status_of(api_client, job_id)["status"] == "Enrichment Completed"

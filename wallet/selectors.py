@@ -1,6 +1,8 @@
+from datetime import UTC
 from decimal import Decimal
 
-from django.db.models import Sum
+from django.db.models import Case, Count, DecimalField, F, Min, Q, Sum, Value, When
+from django.db.models.functions import Coalesce, TruncDate
 
 from wallet.models import LedgerEntry, Wallet
 
@@ -21,3 +23,59 @@ def job_credit_totals(*, job) -> dict[str, Decimal]:
         "charged": -totals.get(LedgerEntry.Kind.DEDUCTION, Decimal("0")),
         "refunded": totals.get(LedgerEntry.Kind.REFUND, Decimal("0")),
     }
+
+
+# What each single lookup writes as its ledger note (enrichment/single.py), by endpoint.
+LOOKUP_NOTES = {"single phone enrichment": "phone", "single email enrichment": "email",
+                "single contact enrichment": "person_company", "single account enrichment": "person_company"}
+USAGE_GROUPS = ("day", "job", "endpoint")
+
+
+def ledger_entries_for_user(*, user, created_after=None, created_before=None):
+    """The user's ledger, newest first, with each entry's job loaded."""
+    entries = LedgerEntry.objects.filter(wallet__user=user).select_related("job")
+    if created_after is not None:
+        entries = entries.filter(created_at__gte=created_after)
+    if created_before is not None:
+        entries = entries.filter(created_at__lt=created_before)
+    return entries.order_by("-created_at", "-id")
+
+
+def ledger_reason(entry: LedgerEntry) -> str:
+    """Why the entry moved credits, read from its reference (`job:<id>:row:<uid>:<reason>`, …) or note."""
+    parts = entry.reference.split(":")
+    if parts[0] == "job" and len(parts) >= 3:
+        if parts[2] == "row" and len(parts) == 5:
+            return parts[4]
+        return {"submit": "submit", "resume": "resume", "pause": "paused_rows_released",
+                "failure": "failed_rows_released"}.get(parts[2], parts[2])
+    if parts[0] == "single":
+        return f"{LOOKUP_NOTES.get(entry.note, 'single')}_lookup"
+    return entry.kind
+
+
+def _usage_endpoint():
+    lookups = [When(note=note, then=Value(endpoint)) for note, endpoint in LOOKUP_NOTES.items()]
+    return Case(When(reference__startswith="job:", then=Value("jobs")), *lookups, default=Value("other"))
+
+
+def usage_for_user(*, user, group_by: str, created_after=None, created_before=None) -> list[dict]:
+    """Credits charged, refunded and net, rows submitted and lookups charged, per day, job or endpoint.
+
+    Counts deductions and refunds only (not top-ups or adjustments), in one query.
+    """
+    keys = {"day": TruncDate("created_at", tzinfo=UTC), "job": F("job__job_id"), "endpoint": _usage_endpoint()}
+    spend = ledger_entries_for_user(user=user, created_after=created_after, created_before=created_before).filter(
+        kind__in=[LedgerEntry.Kind.DEDUCTION, LedgerEntry.Kind.REFUND]).order_by()
+    zero = Value(Decimal("0"), output_field=DecimalField(max_digits=14, decimal_places=4))
+    groups = spend.annotate(key=keys[group_by]).values("key").annotate(
+        charged=Coalesce(Sum(Case(When(kind=LedgerEntry.Kind.DEDUCTION, then=-F("amount")))), zero),
+        refunded=Coalesce(Sum(Case(When(kind=LedgerEntry.Kind.REFUND, then=F("amount")))), zero),
+        rows=Coalesce(Sum(Case(When(reference__endswith=":submit", then=F("job__record_count")))), 0),
+        lookups=Count("id", filter=Q(kind=LedgerEntry.Kind.DEDUCTION, reference__startswith="single:")),
+        first_at=Min("created_at"),
+    )
+    ordering = {"day": "-key", "job": "-first_at", "endpoint": "key"}[group_by]
+    return [{group_by: group["key"], "charged": group["charged"], "refunded": group["refunded"],
+             "net": group["charged"] - group["refunded"], "rows": group["rows"], "lookups": group["lookups"]}
+            for group in groups.order_by(ordering)]
