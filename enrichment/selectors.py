@@ -2,6 +2,7 @@ from datetime import UTC, datetime
 
 from ecore.exceptions import format_credits
 from enrichment.models import TERMINAL_STATUSES, Job, JobRow, JobStatus, WebhookDelivery
+from enrichment.pipeline.rows import MATCHING_COLUMNS
 from pricing.selectors import enrichment_limit_for_user, plan_for_user
 from pricing.services import credits_as_integer
 from tokens.models import ApiToken, TestTokenUsage
@@ -73,6 +74,9 @@ def job_status_document(job: Job) -> dict:
         "level": job.level,
         "fields_to_enrich": job.fields_to_enrich,
         "criteria": job.criteria,
+        # Echoed on every row as imported_<column>, but no match reads them.
+        "ignored_columns": [name for name in job.input_columns
+                            if name not in MATCHING_COLUMNS and not name.startswith("_")],
         "progress": {"rows_total": job.record_count, "rows_processed": job.rows_processed, "percent": percent},
         "credits": {
             "estimated": format_credits(job.estimated_credits),

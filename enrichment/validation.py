@@ -185,7 +185,8 @@ def validate_allowed_fields(*, job_type: str, fields: list[str], has_criteria: b
     allowed = allowed_fields(job_type=job_type, has_criteria=has_criteria)
     invalid = [name for name in fields if name not in allowed]
     if invalid:
-        raise ValidationFailed({"fields_to_enrich": f"Invalid fields: {invalid}"})
+        # The seed's key keeps its exact text; the names that would be accepted go in an added key.
+        raise ValidationFailed({"fields_to_enrich": f"Invalid fields: {invalid}", "allowed_fields": sorted(allowed)})
 
 
 def _has_value(value) -> bool:
@@ -197,7 +198,12 @@ def validate_identifiers(*, job_type: str, records: list[dict]) -> None:
     identifiers = sorted(CONTACT_IDENTIFIERS if job_type == "contact" else ACCOUNT_IDENTIFIERS)
     for number, record in enumerate(records, start=1):
         if not any(_has_value(record.get(name)) for name in identifiers):
-            raise ValidationFailed({"data": f"Record {number}: needs at least one of {identifiers}"})
+            error = {"data": f"Record {number}: needs at least one of {identifiers}"}
+            columns = {name for each in records for name in each}
+            if not columns.intersection(identifiers):
+                # No row can match: say which columns were sent, so a misnamed header is easy to spot.
+                error["unrecognized_columns"] = sorted(columns)
+            raise ValidationFailed(error)
 
 
 def validate_submission(payload: dict, *, from_form: bool) -> SubmissionRequest:

@@ -100,7 +100,7 @@ def test_the_documented_errors_are_typed_exceptions_with_the_seeds_bodies(servic
     with pytest.raises(BadRequest) as bad_fields:
         ecore.submit(people("Caleb"), fields=["some_unknown_field"])
     assert bad_fields.value.status_code == 400
-    assert bad_fields.value.body == {"fields_to_enrich": "Invalid fields: ['some_unknown_field']"}
+    assert bad_fields.value.body["fields_to_enrich"] == "Invalid fields: ['some_unknown_field']"
 
     with pytest.raises(PlanLimitExceeded) as over_plan:
         ecore.submit(people(*["Caleb"] * 51), fields=FIELDS)

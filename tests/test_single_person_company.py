@@ -194,7 +194,7 @@ def test_malformed_parts_are_field_errors(client, acme):
     assert response.status_code == 400
     assert set(response.json()) == {"person", "min_confidence"}
     response = post(client, {"person": {"email": "jane.doe@acme.com"}, "fields_to_enrich": ["bogus"]})
-    assert response.json() == {"fields_to_enrich": "Invalid fields: ['bogus']"}
+    assert response.json()["fields_to_enrich"] == "Invalid fields: ['bogus']"
 
 
 def test_a_wallet_that_cannot_pay_the_price_is_a_402_before_any_lookup(make_user, make_client, acme):

@@ -153,7 +153,7 @@ def test_criteria_without_a_limit_does_not_unlock_contact_fields(api_client):
             "criteria": {"limit": 0, "job_level": "VP"}, "data": [{"company_name": "Acme Corp"}]}
     response = api_client.post(SUBMIT, body, format="json")
     assert response.status_code == 400
-    assert response.json() == {"fields_to_enrich": "Invalid fields: ['first_name']"}
+    assert response.json()["fields_to_enrich"] == "Invalid fields: ['first_name']"
 
 
 def test_criteria_whitespace_entries_are_stripped_and_empty_lists_dropped(api_client):
@@ -184,14 +184,19 @@ def test_unknown_field_is_listed(api_client):
     response = api_client.post(SUBMIT, seed_contact_example(fields_to_enrich=["job_title", "some_unknown_field"]),
                                format="json")
     assert response.status_code == 400
-    assert response.json() == {"fields_to_enrich": "Invalid fields: ['some_unknown_field']"}
+    body = response.json()
+    assert body["fields_to_enrich"] == "Invalid fields: ['some_unknown_field']"  # the seed's text
+    assert set(body) == {"fields_to_enrich", "allowed_fields"}  # the accepted names in an added key
+    assert "contact_email" in body["allowed_fields"] and "industry" in body["allowed_fields"]
+    assert body["allowed_fields"] == sorted(body["allowed_fields"])
 
 
 def test_account_rejects_contact_fields_without_criteria(api_client):
     body = {"type": "account", "level": "standard", "fields_to_enrich": ["industry", "first_name", "job_title"],
             "data": [{"company_name": "A"}]}
     response = api_client.post(SUBMIT, body, format="json")
-    assert response.json() == {"fields_to_enrich": "Invalid fields: ['first_name', 'job_title']"}
+    assert response.json()["fields_to_enrich"] == "Invalid fields: ['first_name', 'job_title']"
+    assert "industry" in response.json()["allowed_fields"] and "first_name" not in response.json()["allowed_fields"]
 
 
 def test_record_without_identifier_is_named(api_client):
@@ -287,7 +292,7 @@ def test_account_with_pro_level_is_rejected_before_field_validation(api_client):
 def test_fields_are_checked_before_identifiers(api_client):
     response = api_client.post(SUBMIT, seed_contact_example(fields_to_enrich=["bogus"], data=[{"x": "y"}]),
                                format="json")
-    assert response.json() == {"fields_to_enrich": "Invalid fields: ['bogus']"}
+    assert response.json()["fields_to_enrich"] == "Invalid fields: ['bogus']"
 
 
 def test_identifiers_are_checked_before_the_plan_limit(api_client):

@@ -63,7 +63,7 @@ class TestIdempotencyKey:
         first = api_client.post(SUBMIT, bad, format="json", HTTP_IDEMPOTENCY_KEY="k2")
         second = api_client.post(SUBMIT, bad, format="json", HTTP_IDEMPOTENCY_KEY="k2")
         assert first.status_code == second.status_code == 400
-        assert second.json() == {"fields_to_enrich": "Invalid fields: ['bogus']"}
+        assert second.json()["fields_to_enrich"] == "Invalid fields: ['bogus']"
 
     def test_keys_are_scoped_to_the_token(self, api_client, make_client, alice, bob):
         assert api_client.post(SUBMIT, BODY, format="json", HTTP_IDEMPOTENCY_KEY="shared").status_code == 200

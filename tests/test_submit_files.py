@@ -178,3 +178,42 @@ def test_estimate_runs_the_same_validation(api_client, make_user, make_client):
                                     "data": [{"first_name": "x"}]}, format="json")
     assert response.status_code == 402
     assert response.json() == {"error": "You require 4 credits, but only 1 are available."}
+
+
+def test_an_upload_no_row_of_which_can_match_names_its_columns_and_charges_nothing(api_client, alice):
+    upload = csv_upload(rows=[["Jane Doe", "VP Sales"]], header=["Full Name", "Position"])
+
+    response = api_client.post(SUBMIT, form(upload), format="multipart")
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "data": "Record 1: needs at least one of ['company_name', 'contact_email', 'contact_linkedin_url', "
+                "'first_name', 'last_name']",  # the seed's text
+        "unrecognized_columns": ["full_name", "position"]}
+    assert Job.objects.count() == 0 and wallet_balance(user=alice) == Decimal("1000")
+
+
+def test_the_status_document_lists_the_columns_no_match_reads(api_client):
+    upload = csv_upload(rows=[["Jane", "Acme Corp", "Gold", "42"]], header=["First", "Company", "Tier", "CRM Id"])
+    job_id = api_client.post(SUBMIT, form(upload), format="multipart").json()["job_id"]
+
+    status = api_client.get(f"/api/v1/enrichment/status/{job_id}/").json()
+
+    assert status["ignored_columns"] == ["tier", "crm_id"]
+
+
+def test_common_export_headers_are_read_as_our_columns(api_client):
+    upload = csv_upload(rows=[["Jane", "Doe", "Acme Corp", "jane@acme.com", "acme.com"]],
+                        header=["First", "Surname", "Company", "Work Email", "Domain"])
+    job_id = api_client.post(SUBMIT, form(upload), format="multipart").json()["job_id"]
+
+    assert Job.objects.get(job_id=job_id).input_data == [{
+        "first_name": "Jane", "last_name": "Doe", "company_name": "Acme Corp", "contact_email": "jane@acme.com",
+        "company_website": "acme.com"}]
+
+
+def test_an_alias_never_overwrites_a_column_of_the_canonical_name(api_client):
+    upload = csv_upload(rows=[["Acme Holdings", "Acme Corp"]], header=["Company", "Company Name"])
+    job_id = api_client.post(SUBMIT, form(upload), format="multipart").json()["job_id"]
+
+    assert Job.objects.get(job_id=job_id).input_data == [{"company": "Acme Holdings", "company_name": "Acme Corp"}]

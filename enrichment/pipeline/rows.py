@@ -80,6 +80,9 @@ class WorkRow:
 
 
 QUERY_FIELDS = ("first_name", "last_name", "contact_email", "contact_linkedin_url", "company_name", "company_website")
+# Every input column a match reads: a person's query, and a company's location as its tiebreaker.
+MATCHING_COLUMNS = frozenset((*QUERY_FIELDS, "company_linkedin_url", "company_hq_city", "company_hq_country",
+                              "company_hq_country_code"))
 
 
 def query_of(row: WorkRow) -> dict:

@@ -7,6 +7,8 @@ from decimal import Decimal, InvalidOperation
 
 import httpx
 
+# Keys that add context to an error's message rather than being one.
+CONTEXT_KEYS = frozenset({"allowed_fields", "limit", "requested", "unrecognized_columns"})
 _CREDITS = re.compile(r"You require (?P<required>[\d.]+) credits, but only (?P<available>[\d.]+) are available\.")
 
 
@@ -145,9 +147,10 @@ def _message(body, fallback: str) -> str:
                 return value
             if isinstance(value, dict) and isinstance(value.get("message"), str):
                 return value["message"]
-        if body:
+        messages = {key: value for key, value in body.items() if key not in CONTEXT_KEYS}
+        if messages:
             return "; ".join(f"{key}: {' '.join(map(str, value)) if isinstance(value, list) else value}"
-                             for key, value in body.items())
+                             for key, value in messages.items())
     return fallback
 
 
