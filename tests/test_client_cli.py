@@ -154,9 +154,12 @@ def test_status_and_a_phone_lookup(service, env, acme):
                               "--fields", "job_title", "--yes").stdout)["job_ids"][0]
 
     listing = ecore(service.url, env, "status")
+    usage = ecore(service.url, env, "--json", "usage", "--group-by", "endpoint")
     found = ecore(service.url, env, "--json", "phone", "--name", "Beatrice Tester", "--company", "Acme Corp")
     missing = ecore(service.url, env, "phone", "--name", "Nobody Here", "--company", "Acme Corp")
 
     assert listing.returncode == 0 and job_id in listing.stdout
+    assert json.loads(usage.stdout) == [{"endpoint": "jobs", "charged": "2", "refunded": "0", "net": "2", "rows": 1,
+                                         "lookups": 0}]
     assert json.loads(found.stdout)["results"]["phone"] and json.loads(found.stdout)["credits_charged"] == "5"
     assert missing.returncode == 0 and "Phone not found" in missing.stderr and "Charged 0 credits" in missing.stderr

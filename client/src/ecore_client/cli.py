@@ -497,6 +497,30 @@ def account():
 
 
 @app.command()
+def usage(
+    group_by: Annotated[str, typer.Option(help="day, job or endpoint")] = "day",
+    start: Annotated[str | None, typer.Option("--from", help="First UTC day, YYYY-MM-DD")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last UTC day, YYYY-MM-DD")] = None,
+):
+    """Where your credits went: charged, refunded and net per day, job or endpoint."""
+    client = _client()
+    try:
+        rows = client.usage(group_by=group_by, start=start, end=end)
+    except EcoreError as exc:
+        _fail(str(exc), exc.exit_code)
+    if options.as_json:
+        _print_json(rows)
+        return
+    table = Table(title=f"Usage by {group_by}")
+    for column in (group_by, "charged", "refunded", "net", "rows", "lookups"):
+        table.add_column(column, justify="left" if column == group_by else "right", no_wrap=column == group_by)
+    for row in rows:
+        table.add_row(*(str(row[column] if row[column] is not None else "lookups")
+                        for column in (group_by, "charged", "refunded", "net", "rows", "lookups")))
+    Console().print(table)
+
+
+@app.command()
 def mcp(transport: Annotated[str, typer.Option(help="stdio, or streamable-http")] = "stdio"):
     """Run the MCP server for AI agents (needs the mcp extra); the token comes from ECORE_TOKEN."""
     try:

@@ -315,6 +315,16 @@ class _Operations:
                                retry=ONCE, lookup=True)
         return PersonCompany.from_response(response.json())
 
+    def _op_usage(self, *, group_by: str, start: str | None, end: str | None) -> Operation:
+        params = {"group_by": group_by, "page_size": 1000, **({"from": start} if start else {}),
+                  **({"to": end} if end else {})}
+        rows, url = [], "api/v1/account/usage/"
+        while url:
+            page, url = yield from self._op_results_page(url, params)
+            rows.extend(page)
+            params = None
+        return rows
+
     def _op_account(self) -> Operation:
         response = yield _Call("GET", "api/v1/account/")
         return Account.from_response(response.json())
@@ -524,6 +534,11 @@ class Client(_Operations):
     def account(self) -> Account:
         return self._run(self._op_account())
 
+    def usage(self, *, group_by: str = "day", start: str | None = None, end: str | None = None) -> list[dict]:
+        """Credits charged, refunded and net, rows and lookups per `day`, `job` or `endpoint`; `start`/`end`
+        are UTC days (YYYY-MM-DD), both included."""
+        return self._run(self._op_usage(group_by=group_by, start=start, end=end))
+
 
 class AsyncClient(_Operations):
     """The same API as `Client`, with `await`: `async with AsyncClient() as ecore: await ecore.status(id)`."""
@@ -662,5 +677,8 @@ class AsyncClient(_Operations):
 
     async def account(self) -> Account:
         return await self._run(self._op_account())
+
+    async def usage(self, *, group_by: str = "day", start: str | None = None, end: str | None = None) -> list[dict]:
+        return await self._run(self._op_usage(group_by=group_by, start=start, end=end))
 
 
