@@ -23,3 +23,6 @@ CONTACT_IDENTIFIERS = ("company_name", "contact_email", "contact_linkedin_url", 
 ACCOUNT_IDENTIFIERS = ("company_name", "company_website")
 
 PHONE_FIELDS = ("contact_mobile_phone", "contact_direct_phone")
+# Every field whose value is a phone number (each delivered with its E.164 form, type and country);
+# PHONE_FIELDS are the ones that set a row's price.
+PHONE_NUMBER_FIELDS = ("contact_office_phone", "contact_mobile_phone", "contact_direct_phone", "company_hq_phone")

@@ -17,6 +17,7 @@ Canonical forms:
 
 import re
 import unicodedata
+from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import unquote
 
@@ -394,6 +395,46 @@ def normalize_phone(value, default_region: str = "US") -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+# phonenumbers' number types as a delivered phone's `_type`. The kinds outside these (premium rate,
+# shared cost, personal, pager, UAN, voicemail) and numbers it cannot type are "unknown"; where a
+# country's plan does not tell mobiles from landlines (the US, Canada) it says fixed_line_or_mobile.
+PHONE_TYPES = {
+    phonenumbers.PhoneNumberType.MOBILE: "mobile",
+    phonenumbers.PhoneNumberType.FIXED_LINE: "fixed_line",
+    phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE: "fixed_line_or_mobile",
+    phonenumbers.PhoneNumberType.VOIP: "voip",
+    phonenumbers.PhoneNumberType.TOLL_FREE: "toll_free",
+}
+UNKNOWN_PHONE_TYPE = "unknown"
+
+
+@dataclass(frozen=True)
+class PhoneFacts:
+    e164: str  # "" when the text is not a possible number
+    type: str  # a PHONE_TYPES value, or "unknown"
+    country: str  # ISO 3166 alpha-2 of the number's region; "" when the number is not a valid one
+
+
+def describe_phone(value, default_region: str = "US") -> PhoneFacts:
+    """A phone's E.164 form, line type and country; national numbers are read in default_region.
+
+    A number of a possible length but outside its country's plan (a 555 number) keeps its E.164 form,
+    with type unknown and no country: nothing says where or what it is.
+    """
+    region = normalize_country(default_region) or "US"
+    try:
+        number = phonenumbers.parse(_as_text(value), region)
+    except phonenumbers.NumberParseException:
+        return PhoneFacts("", UNKNOWN_PHONE_TYPE, "")
+    if not phonenumbers.is_possible_number(number):
+        return PhoneFacts("", UNKNOWN_PHONE_TYPE, "")
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    if not phonenumbers.is_valid_number(number):
+        return PhoneFacts(e164, UNKNOWN_PHONE_TYPE, "")
+    return PhoneFacts(e164, PHONE_TYPES.get(phonenumbers.number_type(number), UNKNOWN_PHONE_TYPE),
+                      phonenumbers.region_code_for_number(number) or "")
+
+
 def preload() -> None:
     """Loads the reference lists and parsers now, so that the first lookup of a process does not wait for them."""
     normalize_email("jane.doe@example.com")
@@ -406,3 +447,4 @@ def preload() -> None:
     is_disposable_email_domain("mailinator.com")
     normalize_country("United States")
     normalize_phone("+1 512 555 0111")
+    describe_phone("+44 7400 123456")
