@@ -199,7 +199,7 @@ def _email_verify(row: WorkRow) -> email_validation.EmailVerdict | None:
     if row.email_verdict is not None and row.email_verdict[0] == validator.source:
         return row.email_verdict[1]
     verdict = validator.validate_many([fill.value])[fill.value]
-    if not verdict.deliverable:
+    if not verdict.accepted:
         del row.fills["contact_email"]
         row.notes["contact_email"] = f"dropped: {verdict.reason}"
     return verdict

@@ -5,6 +5,11 @@ Locally: syntax, disposable domains, role addresses, and the domain's MX records
 guessed from a domain's pattern (`sources.email_patterns`) needs stronger evidence than one DataCore
 knows: its pattern learned from at least MIN_PATTERN_SUPPORT known addresses and its domain a DataCore
 company's, or, with ZeroBounce, a "valid" verdict (catch-all and unknown are not enough).
+
+Every verdict carries one of five statuses (`EmailStatus`) and a reason code: the local checks' own
+codes, or `zerobounce:<status>[:<sub_status>]` for ZeroBounce's documented answers, each mapped in
+ZEROBOUNCE_STATUSES. A domain ZeroBounce finds catch-all is remembered (CATCH_ALL_CACHE_SECONDS), so the
+local checks say catch-all for its other addresses too; there is no local probe of a mail server.
 """
 
 import logging
@@ -12,7 +17,7 @@ import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from enum import Enum
+from enum import Enum, StrEnum
 
 import dns.exception
 import dns.nameserver
@@ -24,12 +29,7 @@ from ecore.process_cache import ProcessCache
 from sources.models import Company
 from sources.normalize import email_domain, is_disposable_email_domain, is_role_address, normalize_email
 from sources.providers.http import ProviderPolicy, ProviderUnavailable
-from sources.providers.zerobounce import (
-    BATCH_LIMIT,
-    UNDELIVERABLE_STATUSES,
-    ZeroBounceClient,
-    ZeroBounceResult,
-)
+from sources.providers.zerobounce import BATCH_LIMIT, ZeroBounceClient, ZeroBounceResult
 
 logger = logging.getLogger(__name__)
 
@@ -41,15 +41,40 @@ MX_UNKNOWN_CACHE_SECONDS = 600
 MX_PROCESS_SECONDS = 60
 MX_PROCESS_ENTRIES = 65536
 ZEROBOUNCE_CACHE_SECONDS = 24 * 3600
+# A domain's catch-all answer is about its mail server's configuration, which changes rarely.
+CATCH_ALL_CACHE_SECONDS = 7 * 24 * 3600
 # A domain that certainly receives mail: when the resolver denies it exists, its negative answers are
 # not to be believed (a sandbox or captive DNS), and every domain counts as unknown.
 RESOLVER_CANARY_DOMAIN = "gmail.com"
 
 
+class EmailStatus(StrEnum):
+    """What a delivered email's `contact_email_status` says of it."""
+
+    DELIVERABLE = "deliverable"
+    CATCH_ALL = "catch_all"  # the domain accepts every address: this one cannot be confirmed
+    RISKY = "risky"  # usable, on weaker evidence (a pattern guess)
+    UNKNOWN = "unknown"  # the checks could not tell
+    UNDELIVERABLE = "undeliverable"  # never delivered
+
+
 @dataclass(frozen=True)
 class EmailVerdict:
-    deliverable: bool
-    reason: str  # "valid", or why not
+    accepted: bool  # the validator lets the address be delivered (a job's accept_catch_all aside)
+    reason: str  # in words: "valid", or why not (the single email endpoint's email_status)
+    status: EmailStatus
+    status_reason: str  # a code: "mx_found", "role_address", "zerobounce:catch-all"
+    source: str = ""  # the validator that decided
+
+    @property
+    def mailbox_confirmed(self) -> bool:
+        """A provider found the mailbox itself; the local checks only ever vouch for its domain."""
+        return self.status is EmailStatus.DELIVERABLE and self.source == ZeroBounceEmailValidator.source
+
+
+def _local(accepted: bool, reason: str, status: EmailStatus, status_reason: str) -> EmailVerdict:
+    return EmailVerdict(accepted=accepted, reason=reason, status=status, status_reason=status_reason,
+                        source=LocalEmailValidator.source)
 
 
 class MxStatus(Enum):
@@ -158,15 +183,49 @@ def _host(email: str) -> str:
 
 
 def _static_verdict(email: str) -> EmailVerdict | None:
-    """Why an address cannot be delivered, from the address alone; None when nothing says so."""
+    """Why an address cannot be delivered, from the address alone; None when nothing says so.
+
+    A role address (info@, sales@) reaches a desk, not the person asked for, so it is never delivered.
+    """
     normalized = normalize_email(email)
     if not normalized:
-        return EmailVerdict(False, "invalid syntax")
+        return _local(False, "invalid syntax", EmailStatus.UNDELIVERABLE, "invalid_syntax")
     if is_disposable_email_domain(email_domain(normalized)):
-        return EmailVerdict(False, "disposable domain")
+        return _local(False, "disposable domain", EmailStatus.UNDELIVERABLE, "disposable_domain")
     if is_role_address(normalized):
-        return EmailVerdict(False, "role address")
+        return _local(False, "role address", EmailStatus.UNDELIVERABLE, "role_address")
     return None
+
+
+def _catch_all_key(host: str) -> str:
+    return f"email_catch_all:{host}"
+
+
+# This process's copy of which mail domains Redis remembers as catch-all (True) or not (False), read
+# with the MX statuses of the same lookups.
+_process_catch_all = ProcessCache(max_entries=MX_PROCESS_ENTRIES, seconds=lambda: MX_PROCESS_SECONDS)
+
+
+def catch_all_domains_remember(hosts: Iterable[str]) -> None:
+    """Remembers mail domains found to accept every address. In the cache only: when it is lost, the
+    domain's addresses lose their catch-all status until a provider says so again."""
+    remembered = {_catch_all_key(host): True for host in hosts if host}
+    if remembered:
+        cache.set_many(remembered, timeout=CATCH_ALL_CACHE_SECONDS)
+        _process_catch_all.put_many(remembered)
+
+
+def catch_all_domains(hosts: Iterable[str]) -> set[str]:
+    """The mail domains among `hosts` remembered as catch-all: at most one cache round trip."""
+    keys = {_catch_all_key(host): host for host in set(hosts) if host}
+    known = _process_catch_all.get_many(keys)
+    unknown = [key for key in keys if key not in known]
+    if unknown:
+        found = cache.get_many(unknown)
+        fetched = {key: bool(found.get(key)) for key in unknown}
+        _process_catch_all.put_many(fetched)
+        known |= fetched
+    return {keys[key] for key, catch_all in known.items() if catch_all}
 
 
 def datacore_domains(domains: Iterable[str]) -> set[str]:
@@ -178,15 +237,35 @@ def datacore_domains(domains: Iterable[str]) -> set[str]:
 
 def _pattern_verdict(email: str, *, support: int, known_domains: set[str]) -> EmailVerdict | None:
     if support < MIN_PATTERN_SUPPORT:
-        return EmailVerdict(False, f"guessed from a pattern of {support} known address(es), "
-                                   f"{MIN_PATTERN_SUPPORT} needed")
+        return _local(False, f"guessed from a pattern of {support} known address(es), {MIN_PATTERN_SUPPORT} needed",
+                      EmailStatus.UNKNOWN, "pattern_too_few_examples")
     if email_domain(email) not in known_domains:
-        return EmailVerdict(False, "guessed at a domain DataCore does not know")
+        return _local(False, "guessed at a domain DataCore does not know", EmailStatus.UNKNOWN,
+                      "pattern_domain_unknown")
     return None
+
+
+def _mx_verdict(status: MxStatus, *, guess_support: int | None, catch_all: bool) -> EmailVerdict:
+    """The local verdict on an address that passed the static checks, from its domain's MX status."""
+    if status is MxStatus.NO_SUCH_DOMAIN:
+        return _local(False, status.value, EmailStatus.UNDELIVERABLE, "domain_not_found")
+    if status is MxStatus.NO_MAIL:
+        return _local(False, status.value, EmailStatus.UNDELIVERABLE, "mx_missing")
+    if catch_all and guess_support is not None:
+        # The domain accepts any address, so nothing says the guess is the person's.
+        return _local(False, "guessed at a catch-all domain", EmailStatus.CATCH_ALL, "catch_all_domain")
+    if catch_all:
+        return _local(True, "catch-all domain", EmailStatus.CATCH_ALL, "catch_all_domain")
+    if guess_support is not None:
+        return _local(True, f"pattern of {guess_support} known addresses", EmailStatus.RISKY, "pattern_guess")
+    if status is MxStatus.ACCEPTS_MAIL:
+        return _local(True, "valid", EmailStatus.DELIVERABLE, "mx_found")
+    return _local(True, "valid (mail server unknown)", EmailStatus.UNKNOWN, "mx_unknown")
 
 
 class LocalEmailValidator:
     source = "local_validation"
+    confirms_mailboxes = False
 
     def __init__(self, *, mx_checker: MxChecker | None = None):
         self.mx_checker = mx_checker or MxChecker.from_settings()
@@ -205,17 +284,82 @@ class LocalEmailValidator:
             if email in guessed and (verdict := _pattern_verdict(email, support=guessed[email],
                                                                   known_domains=known_domains)):
                 verdicts[email] = verdict
-        remaining = [email for email in remaining if email not in verdicts]
-        mx = self.mx_checker.check_many(_host(normalize_email(email)) for email in remaining)
-        for email in remaining:
-            status = mx.get(_host(normalize_email(email)), MxStatus.UNKNOWN)
-            if status in (MxStatus.NO_SUCH_DOMAIN, MxStatus.NO_MAIL):
-                verdicts[email] = EmailVerdict(False, status.value)
-            elif email in guessed:
-                verdicts[email] = EmailVerdict(True, f"pattern of {guessed[email]} known addresses")
-            else:
-                verdicts[email] = EmailVerdict(True, "valid" if status is MxStatus.ACCEPTS_MAIL else "valid (mail server unknown)")
+        hosts = {email: _host(normalize_email(email)) for email in remaining if email not in verdicts}
+        mx = self.mx_checker.check_many(hosts.values())
+        catch_all = catch_all_domains(hosts.values())
+        for email, host in hosts.items():
+            verdicts[email] = _mx_verdict(mx.get(host, MxStatus.UNKNOWN), guess_support=guessed.get(email),
+                                          catch_all=host in catch_all)
         return verdicts
+
+
+_DELIVERABLE, _CATCH_ALL, _UNKNOWN, _UNDELIVERABLE = (EmailStatus.DELIVERABLE, EmailStatus.CATCH_ALL,
+                                                      EmailStatus.UNKNOWN, EmailStatus.UNDELIVERABLE)
+# ZeroBounce's documented (status, sub_status) answers, each to one of our statuses. ZeroBounce says not to
+# mail spamtrap, abuse and do_not_mail addresses (role, disposable, toxic, suppressed, possible traps,
+# forwarders): they are undeliverable here, as its invalid ones are. "valid" with accept_all is ZeroBounce's
+# scoring at a catch-all domain: a catch-all answer, not a confirmed mailbox.
+ZEROBOUNCE_STATUSES: dict[tuple[str, str], EmailStatus] = {
+    ("valid", ""): _DELIVERABLE,
+    ("valid", "alias_address"): _DELIVERABLE,
+    ("valid", "leading_period_removed"): _DELIVERABLE,
+    ("valid", "alternate"): _DELIVERABLE,
+    ("valid", "accept_all"): _CATCH_ALL,
+    ("valid", "role_based_accept_all"): _UNDELIVERABLE,
+    ("invalid", ""): _UNDELIVERABLE,
+    ("invalid", "does_not_accept_mail"): _UNDELIVERABLE,
+    ("invalid", "failed_syntax_check"): _UNDELIVERABLE,
+    ("invalid", "possible_typo"): _UNDELIVERABLE,
+    ("invalid", "mailbox_not_found"): _UNDELIVERABLE,
+    ("invalid", "no_dns_entries"): _UNDELIVERABLE,
+    ("invalid", "mailbox_quota_exceeded"): _UNDELIVERABLE,
+    ("invalid", "unroutable_ip_address"): _UNDELIVERABLE,
+    ("catch-all", ""): _CATCH_ALL,
+    ("spamtrap", ""): _UNDELIVERABLE,
+    ("abuse", ""): _UNDELIVERABLE,
+    ("do_not_mail", ""): _UNDELIVERABLE,
+    ("do_not_mail", "role_based"): _UNDELIVERABLE,
+    ("do_not_mail", "role_based_catch_all"): _UNDELIVERABLE,
+    ("do_not_mail", "disposable"): _UNDELIVERABLE,
+    ("do_not_mail", "toxic"): _UNDELIVERABLE,
+    ("do_not_mail", "global_suppression"): _UNDELIVERABLE,
+    ("do_not_mail", "possible_trap"): _UNDELIVERABLE,
+    ("do_not_mail", "mx_forward"): _UNDELIVERABLE,
+    ("unknown", ""): _UNKNOWN,
+    ("unknown", "antispam_system"): _UNKNOWN,
+    ("unknown", "exception_occurred"): _UNKNOWN,
+    ("unknown", "failed_smtp_connection"): _UNKNOWN,
+    ("unknown", "forcible_disconnect"): _UNKNOWN,
+    ("unknown", "greylisted"): _UNKNOWN,
+    ("unknown", "mail_server_did_not_respond"): _UNKNOWN,
+    ("unknown", "mail_server_temporary_error"): _UNKNOWN,
+    ("unknown", "timeout_exceeded"): _UNKNOWN,
+}
+# The answers that say the address's domain accepts every address, whatever else they say.
+ZEROBOUNCE_CATCH_ALL_ANSWERS = frozenset({("catch-all", ""), ("valid", "accept_all"), ("valid", "role_based_accept_all"),
+                                          ("do_not_mail", "role_based_catch_all")})
+
+
+def zerobounce_status(result: ZeroBounceResult) -> EmailStatus:
+    """Our status for a ZeroBounce answer; a sub_status it has not documented is read as its status alone,
+    and a status it has not documented as unknown."""
+    return (ZEROBOUNCE_STATUSES.get((result.status, result.sub_status))
+            or ZEROBOUNCE_STATUSES.get((result.status, ""), EmailStatus.UNKNOWN))
+
+
+def zerobounce_domain_is_catch_all(result: ZeroBounceResult) -> bool:
+    return (result.status, result.sub_status) in ZEROBOUNCE_CATCH_ALL_ANSWERS or result.status == "catch-all"
+
+
+def zerobounce_verdict(result: ZeroBounceResult, *, guessed: bool = False) -> EmailVerdict:
+    """ZeroBounce's answer as a verdict; a guessed address needs a confirmed mailbox to be used."""
+    status = zerobounce_status(result)
+    code = ":".join(part for part in (ZeroBounceEmailValidator.source, result.status, result.sub_status) if part)
+    if guessed and status is not EmailStatus.DELIVERABLE:
+        return EmailVerdict(accepted=False, reason=f"guessed, and ZeroBounce says {result.reason}", status=status,
+                            status_reason=code, source=ZeroBounceEmailValidator.source)
+    return EmailVerdict(accepted=status is not EmailStatus.UNDELIVERABLE, reason=result.reason, status=status,
+                        status_reason=code, source=ZeroBounceEmailValidator.source)
 
 
 class ZeroBounceEmailValidator:
@@ -226,6 +370,7 @@ class ZeroBounceEmailValidator:
     """
 
     source = "zerobounce"
+    confirms_mailboxes = True
 
     def __init__(self, client: ZeroBounceClient, *, fallback: LocalEmailValidator):
         self.client = client
@@ -244,6 +389,8 @@ class ZeroBounceEmailValidator:
                 fresh = {email: answered[email] for email in chunk if email in answered}
                 cache.set_many({keys[email]: vars(result) for email, result in fresh.items()},
                                timeout=ZEROBOUNCE_CACHE_SECONDS)
+                catch_all_domains_remember(_host(email) for email, result in fresh.items()
+                                           if zerobounce_domain_is_catch_all(result))
                 results.update(fresh)
         except ProviderUnavailable as exc:
             self.unavailable_reason = exc.reason
@@ -263,12 +410,8 @@ class ZeroBounceEmailValidator:
             result = results.get(address)
             if result is None:
                 undecided.append(email)
-            elif result.status in UNDELIVERABLE_STATUSES:
-                verdicts[email] = EmailVerdict(False, result.reason)
-            elif email in guessed and result.status != "valid":
-                verdicts[email] = EmailVerdict(False, f"guessed, and ZeroBounce says {result.reason}")
             else:
-                verdicts[email] = EmailVerdict(True, result.reason)
+                verdicts[email] = zerobounce_verdict(result, guessed=email in guessed)
         if undecided:
             verdicts.update(self.fallback.validate_many(undecided, guessed={
                 email: guessed[email] for email in undecided if email in guessed}))

@@ -1,7 +1,8 @@
 """A local stand-in for the Pro providers: their documented payloads over real HTTP, and their failures.
 
 One threaded server plays Serper (`POST /search`), AnyMailFinder (`POST /v5.0/search/person.json`),
-ZeroBounce (`GET /v2/validate`, `POST /v2/validatebatch`) and Netnut: as an HTTP proxy it receives
+ZeroBounce (`GET /v2/validate`, `POST /v2/validatebatch`: any documented status and sub_status, and
+catch-all domains) and Netnut: as an HTTP proxy it receives
 absolute-form requests (`GET http://www.linkedin.com/in/<slug>/`) and serves profile pages. Tests
 queue faults per provider: a status (429, 500, 503), a delay beyond the client's timeout, a malformed body.
 """
@@ -58,6 +59,8 @@ class ProviderServer:
         self.serper_results: dict[str, dict] = {}
         self.emails: dict[tuple[str, str, str], tuple[str, str]] = {}
         self.verdicts: dict[str, tuple[str, str]] = {}
+        # Domains whose every address ZeroBounce answers "catch-all" for (an address in `verdicts` aside).
+        self.catch_all_domains: set[str] = set()
         self.profiles: dict[str, str] = {}
         self.seen: list[SeenRequest] = []
         self._faults: dict[str, deque[Fault]] = {}
@@ -163,7 +166,8 @@ class ProviderServer:
                      "input": asked}, "application/json"
 
     def _verdict(self, email: str) -> dict:
-        status, sub_status = self.verdicts.get(email.lower(), ("valid", ""))
+        default = ("catch-all", "") if email.split("@")[-1].lower() in self.catch_all_domains else ("valid", "")
+        status, sub_status = self.verdicts.get(email.lower(), default)
         return {"address": email, "status": status, "sub_status": sub_status, "free_email": False,
                 "did_you_mean": None, "account": email.split("@")[0], "domain": email.split("@")[-1],
                 "mx_found": "true", "mx_record": "mx.example.net", "smtp_provider": "example",

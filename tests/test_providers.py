@@ -14,6 +14,7 @@ from django.core.cache import cache
 
 from sources import email_patterns, email_validation
 from sources.email_validation import (
+    EmailStatus,
     EmailVerdict,
     LocalEmailValidator,
     MxChecker,
@@ -267,7 +268,7 @@ def test_zerobounce_validator_drops_undeliverable_addresses_and_trusts_guesses_o
         ["gone@acme.com", "trap@acme.com", "any@catchall.com", "guess@catchall.com", "guess@acme.com",
          "info@acme.com"], guessed={"guess@catchall.com": 5, "guess@acme.com": 5})
 
-    assert {email: verdict.deliverable for email, verdict in verdicts.items()} == {
+    assert {email: verdict.accepted for email, verdict in verdicts.items()} == {
         "gone@acme.com": False, "trap@acme.com": False, "any@catchall.com": True,
         "guess@catchall.com": False, "guess@acme.com": True, "info@acme.com": False}
     assert verdicts["gone@acme.com"].reason == "invalid (mailbox_not_found)"
@@ -285,7 +286,7 @@ def test_zerobounce_down_falls_back_to_local_validation(server):
 
     verdicts = validator.validate_many(["jane@acme.com", "noreply@acme.com"])
 
-    assert verdicts["jane@acme.com"].deliverable and not verdicts["noreply@acme.com"].deliverable
+    assert verdicts["jane@acme.com"].accepted and not verdicts["noreply@acme.com"].accepted
     assert validator.unavailable_reason == "unavailable: HTTP 502 after 3 tries"
 
 
@@ -356,11 +357,11 @@ def test_pattern_guesses_need_two_known_addresses_and_a_datacore_domain(settings
         ["homer.simpson@globex.com", "one.guess@globex.com", "guess@unknown-co.com", "known@unknown-co.com"],
         guessed={"homer.simpson@globex.com": 3, "one.guess@globex.com": 1, "guess@unknown-co.com": 4})
 
-    assert verdicts["homer.simpson@globex.com"].deliverable
-    assert not verdicts["one.guess@globex.com"].deliverable
+    assert verdicts["homer.simpson@globex.com"].accepted
+    assert not verdicts["one.guess@globex.com"].accepted
     assert "2 needed" in verdicts["one.guess@globex.com"].reason
     assert verdicts["guess@unknown-co.com"].reason == "guessed at a domain DataCore does not know"
-    assert verdicts["known@unknown-co.com"].deliverable  # an address DataCore knows needs no pattern
+    assert verdicts["known@unknown-co.com"].accepted  # an address DataCore knows needs no pattern
 
 
 def test_mx_lookups_count_as_unknown_fast_when_dns_cannot_be_trusted():
@@ -445,7 +446,8 @@ def test_a_truthful_resolver_drops_addresses_at_domains_without_mail(settings):
         verdicts = LocalEmailValidator().validate_many(["jane@acme.com", "joe@gone-co.com", "ann@nomail.com"])
     finally:
         fake.stop()
-    assert verdicts["jane@acme.com"] == EmailVerdict(True, "valid")
+    assert verdicts["jane@acme.com"] == EmailVerdict(accepted=True, reason="valid", status=EmailStatus.DELIVERABLE,
+                                                     status_reason="mx_found", source="local_validation")
     assert verdicts["joe@gone-co.com"].reason == "domain does not exist"
     assert verdicts["ann@nomail.com"].reason == "domain accepts no mail"
 

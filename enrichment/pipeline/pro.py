@@ -205,7 +205,7 @@ def _guess_emails(spec, leads: list[Lead]) -> None:
         [email for _, email, _ in candidates], guessed={email: support for _, email, support in candidates})
     for lead, email, _ in candidates:
         verdict = verdicts[email]
-        if verdict.deliverable:
+        if verdict.accepted:
             lead.row.fill("contact_email", email, source=email_patterns.SOURCE)
         else:
             _note(lead, email_patterns.SOURCE, f"guessed {email}, not used: {verdict.reason}")

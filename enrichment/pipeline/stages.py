@@ -299,7 +299,7 @@ class EmailValidationStage(Stage):
             verdict = verdicts.get(email)
             if verdict is not None:
                 target.email_verdict = (validator.source, verdict)
-            if verdict is not None and not verdict.deliverable:
+            if verdict is not None and not verdict.accepted:
                 del target.fills["contact_email"]
                 target.notes["contact_email"] = f"dropped: {verdict.reason}"
                 dropped += 1

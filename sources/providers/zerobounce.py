@@ -4,7 +4,7 @@ Single: `GET https://api.zerobounce.net/v2/validate?api_key=…&email=…&ip_add
 `POST https://bulkapi.zerobounce.net/v2/validatebatch` with `{"api_key", "email_batch": [{"email_address",
 "ip_address"}]}`, up to 200 addresses a call (older docs said 100) and 5 calls a minute. Each result
 has `address`, `status` (valid, invalid, catch-all, unknown, spamtrap, abuse, do_not_mail) and
-`sub_status`. Errors come back as HTTP 200 bodies: `{"error": …}` for a single validation, and
+`sub_status` (what each means to us: `sources.email_validation.ZEROBOUNCE_STATUSES`). Errors come back as HTTP 200 bodies: `{"error": …}` for a single validation, and
 `{"email_batch": [], "errors": [{"error": …, "email_address": "all"}]}` for a batch.
 """
 
@@ -16,7 +16,6 @@ from sources.providers.http import ProviderHttp, ProviderPolicy
 
 SOURCE = "zerobounce"
 BATCH_LIMIT = 200
-UNDELIVERABLE_STATUSES = frozenset({"invalid", "spamtrap", "abuse", "do_not_mail"})
 
 
 @dataclass(frozen=True)
