@@ -72,6 +72,10 @@ class Job(RowPricing, models.Model):
                                                              "(jsonb does not keep the order of keys).")
     input_file_name = models.CharField(max_length=255, blank=True)
     min_confidence = models.PositiveSmallIntegerField(null=True, blank=True)
+    max_age_days = models.PositiveIntegerField(null=True, blank=True,
+                                               help_text="Values last seen longer ago are withheld and not charged.")
+    accept_catch_all = models.BooleanField(default=True, help_text="Deliver (and charge) emails at catch-all "
+                                                                   "domains; when off they are dropped and refunded.")
     webhook_url = models.URLField(max_length=1000, blank=True)
 
     rate_category = models.CharField(max_length=16)

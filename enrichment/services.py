@@ -49,6 +49,7 @@ def job_submit(*, user, submission: SubmissionRequest, input_file_name: str = ""
             criteria=submission.criteria, record_count=len(submission.data), input_data=submission.data,
             input_columns=list(dict.fromkeys(str(name) for record in submission.data for name in record)),
             input_file_name=input_file_name[:255], min_confidence=submission.min_confidence,
+            max_age_days=submission.max_age_days, accept_catch_all=submission.accept_catch_all,
             webhook_url=submission.webhook_url, rate_category=estimate.rate_category,
             per_row_rate=estimate.per_row_rate, rate_multiplier=estimate.multiplier,
             estimated_credits=estimate.total, queued_at=timezone.now(),

@@ -28,6 +28,8 @@ class SubmissionRequest:
     criteria: dict | None  # the effective criteria: None unless `limit` is in effect
     min_confidence: int | None = None
     webhook_url: str = ""
+    max_age_days: int | None = None
+    accept_catch_all: bool = True
 
 
 @extend_schema_field({"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]})
@@ -123,6 +125,9 @@ class SubmissionSchema(serializers.Serializer):
     criteria = CriteriaSerializer(required=False, allow_null=True)
     min_confidence = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=100)
     webhook_url = serializers.URLField(required=False, allow_blank=True, max_length=1000)
+    max_age_days = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    # Note: a default, not required=False alone: DRF reads a boolean missing from a form as false.
+    accept_catch_all = serializers.BooleanField(default=True)
 
     def validate_webhook_url(self, value):
         problem = webhook_url_problem(value) if value else ""
@@ -153,7 +158,7 @@ def validate_schema(payload: dict, *, from_form: bool) -> dict:
         payload = dict(payload)
         payload["criteria"] = _form_json(payload.get("criteria"), "criteria")
         payload["data"] = _form_json(payload.get("data"), "data")
-        for optional in ("min_confidence", "webhook_url"):
+        for optional in ("min_confidence", "webhook_url", "max_age_days", "accept_catch_all"):
             if payload.get(optional) == "":
                 payload.pop(optional)
     schema = (FileSubmissionSchema if from_form else SubmissionSchema)(data=payload)
@@ -217,4 +222,5 @@ def validate_submission(payload: dict, *, from_form: bool) -> SubmissionRequest:
     return SubmissionRequest(
         type=valid["type"], level=valid["level"], data=valid["data"], fields_to_enrich=valid["fields_to_enrich"],
         criteria=criteria, min_confidence=valid.get("min_confidence"), webhook_url=valid.get("webhook_url") or "",
+        max_age_days=valid.get("max_age_days"), accept_catch_all=valid["accept_catch_all"],
     )
