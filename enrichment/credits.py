@@ -5,7 +5,7 @@ from decimal import Decimal
 from django.db.models import Count
 
 from enrichment.models import Job, JobRow
-from enrichment.pipeline.rows import WorkRow
+from enrichment.pipeline.rows import WorkRow, undelivered_reason
 from enrichment.pipeline.spec import EnrichmentSpec
 from sources.fields import PHONE_FIELDS
 from wallet.services import wallet_refund, wallet_refund_many
@@ -16,7 +16,8 @@ def row_settlement(spec: EnrichmentSpec, row: WorkRow, outputs: list[dict]) -> t
 
     A row keeps its charge only when it delivers what set its price: a phone for phone-priced
     rows, a deliverable email for email-priced rows, a match for the rest; an expanded account
-    keeps the price of each contact actually returned.
+    keeps the price of each contact actually returned. A value withheld for its age is refunded as
+    `stale`, a catch-all email the job refused as `catch_all_refused`.
     """
     charge = spec.row_charge
     if row.withheld:
@@ -29,16 +30,21 @@ def row_settlement(spec: EnrichmentSpec, row: WorkRow, outputs: list[dict]) -> t
         reason = "not_found" if not row.matched else ("no_contacts" if returned == 0 else "fewer_contacts")
         return charge, spec.per_row_rate * (spec.rate_multiplier - returned), reason
     if spec.rate_category == "phone":
-        delivered = any(output.get(name) for output in outputs for name in requested.intersection(PHONE_FIELDS))
+        priced = requested.intersection(PHONE_FIELDS)
+        delivered = any(output.get(name) for output in outputs for name in priced)
         reason = "no_phone"
     elif spec.rate_category == "email" and "contact_email" in requested:
+        priced = {"contact_email"}
         delivered = any(output.get("contact_email") for output in outputs)
         reason = "no_deliverable_email"
     else:
+        priced = requested
         delivered = row.matched and any(output["enrichment_status"] != "not_enriched" for output in outputs)
         reason = "not_found"
     if not row.matched and not delivered:
         reason = "not_found"
+    if not delivered:
+        reason = undelivered_reason(spec, row, priced) or reason
     return (charge, Decimal("0"), "") if delivered else (charge, charge, reason)
 
 

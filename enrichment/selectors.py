@@ -2,7 +2,7 @@ from datetime import UTC, datetime
 
 from ecore.exceptions import format_credits
 from enrichment.models import TERMINAL_STATUSES, Job, JobRow, JobStatus, WebhookDelivery
-from enrichment.pipeline.rows import MATCHING_COLUMNS
+from enrichment.pipeline.rows import MATCHING_COLUMNS, companion_columns
 from pricing.selectors import enrichment_limit_for_user, plan_for_user
 from pricing.services import credits_as_integer
 from tokens.models import ApiToken, TestTokenUsage
@@ -77,6 +77,8 @@ def job_status_document(job: Job) -> dict:
         # Echoed on every row as imported_<column>, but no match reads them.
         "ignored_columns": [name for name in job.input_columns
                             if name not in MATCHING_COLUMNS and not name.startswith("_")],
+        "max_age_days": job.max_age_days,
+        "accept_catch_all": job.accept_catch_all,
         "progress": {"rows_total": job.record_count, "rows_processed": job.rows_processed, "percent": percent},
         "credits": {
             "estimated": format_credits(job.estimated_credits),
@@ -112,8 +114,10 @@ TRAILING_COLUMNS = ("enrichment_status", "enrichment_source", "match_confidence"
 
 
 def result_columns(job: Job, rows: list[dict]) -> list[str]:
-    """Requested fields, then the input's columns as imported_*, then status and provenance."""
-    leading = [*job.fields_to_enrich, *(f"imported_{name}" for name in job.input_columns if not name.startswith("_")),
+    """Requested fields (each with its quality columns), then the input's columns as imported_*, then
+    status and provenance."""
+    requested = [column for name in job.fields_to_enrich for column in (name, *companion_columns(name))]
+    leading = [*requested, *(f"imported_{name}" for name in job.input_columns if not name.startswith("_")),
                *TRAILING_COLUMNS]
     seen = dict.fromkeys(leading)
     extra = dict.fromkeys(name for row in rows for name in row if name not in seen and name != "field_sources")

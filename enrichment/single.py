@@ -15,14 +15,18 @@ from decimal import Decimal
 from ecore.exceptions import ApplicationError, InsufficientCredits, ValidationFailed
 from enrichment.credits import row_settlement
 from enrichment.models import Job
+from enrichment.pipeline.pro import stale_emails_reverify
 from enrichment.pipeline.rows import (
     BELOW_MIN_CONFIDENCE,
     COMPLIANCE_RESTRICTED,
+    EMAIL_QUALITY_COLUMNS,
     LEFT_COMPANY,
     NAME_MISMATCH,
     WorkRow,
+    companion_columns,
     enrichment_status_of,
     output_rows,
+    with_companions,
 )
 from enrichment.pipeline.runner import StageLog, batch_enrich
 from enrichment.pipeline.spec import EnrichmentSpec
@@ -42,6 +46,7 @@ CONTACT_LOOKUP_INPUT_ERROR = (
     "Provide linkedin_url, email, or first_name + last_name + (company_name OR company_website)."
 )
 MIN_CONFIDENCE_ERROR = "min_confidence must be an integer from 0 to 100."
+MAX_AGE_DAYS_ERROR = "max_age_days must be an integer of at least 1."
 PERSON_COMPANY_INPUT_ERROR = (
     "Provide person.email, person.linkedin_url, or person.first_name + person.last_name with company.name "
     "or company.website; or company.name / company.website for a company-only lookup."
@@ -88,15 +93,17 @@ def remaining_credits(balance: Decimal) -> int:
 # --- the shared machinery ------------------------------------------------------------------------
 
 def lookup_spec(*, job_type: str, fields: list[str], rate_category: str, per_row_rate: Decimal,
-                min_confidence: int | None = None) -> EnrichmentSpec:
+                min_confidence: int | None = None, max_age_days: int | None = None) -> EnrichmentSpec:
     """One lookup, at Standard level: what the stages read and what settlement prices."""
     return EnrichmentSpec(type=job_type, level=Job.Level.STANDARD, fields_to_enrich=tuple(fields),
-                          min_confidence=min_confidence, rate_category=rate_category, per_row_rate=per_row_rate)
+                          min_confidence=min_confidence, max_age_days=max_age_days, rate_category=rate_category,
+                          per_row_rate=per_row_rate)
 
 
 def enrich_one(*, spec: EnrichmentSpec, record: dict) -> WorkRow:
     """`record` enriched by the row stages that apply to `spec`, as one row of a job's batch."""
-    row = WorkRow(position=0, row_uid=uuid.uuid4().hex, record=record, keys=RowKeys.from_record(record))
+    row = WorkRow(position=0, row_uid=uuid.uuid4().hex, record=record, keys=RowKeys.from_record(record),
+                  fresh_since=spec.fresh_since())
     batch_enrich(spec, [row], StageLog([]))
     return row
 
@@ -160,84 +167,118 @@ def lookup_min_confidence(payload: dict) -> int | None:
     return value
 
 
+def lookup_max_age_days(payload: dict) -> int | None:
+    """The optional `max_age_days` of a phone or email lookup (absent or null: any age), or the 400."""
+    value = payload.get("max_age_days")
+    if value is None:
+        return None
+    if type(value) is not int or value < 1:
+        raise ValidationFailed({"error": MAX_AGE_DAYS_ERROR})
+    return value
+
+
 @dataclass(frozen=True)
 class ContactLookup:
     results: dict[str, str]  # empty when nothing deliverable was found
     remaining_credits: int
     charged: Decimal = Decimal(0)
+    stale_fields: dict | None = None  # what was found but withheld for its age (max_age_days)
 
     @property
     def found(self) -> bool:
         return bool(self.results)
 
 
-def _contact_lookup(*, user, balance: Decimal, record: dict, min_confidence: int | None, price_name: str, rate_category: str,
-                    fields: list[str], note: str, verify_email: bool = False) -> tuple[dict, Settlement, email_validation.EmailVerdict | None]:
+def _contact_lookup(*, user, balance: Decimal, record: dict, min_confidence: int | None, max_age_days: int | None,
+                    price_name: str, rate_category: str, fields: list[str], note: str,
+                    verify_email: bool = False) -> tuple[dict, Settlement, WorkRow]:
     price = price_of(price_name)
     if balance < price:
         raise CreditsBelowPrice()
     spec = lookup_spec(job_type=Job.Type.CONTACT, fields=fields, rate_category=rate_category, per_row_rate=price,
-                       min_confidence=min_confidence)
+                       min_confidence=min_confidence, max_age_days=max_age_days)
     row = enrich_one(spec=spec, record=record)
-    verdict = _email_verify(row) if verify_email else None
+    if verify_email:
+        _email_verify(row)
     outputs = output_rows(spec, row)
     try:
         settlement = lookup_settle(user=user, spec=spec, row=row, outputs=outputs, note=note, balance=balance)
     except InsufficientCredits:
         raise CreditsBelowPrice() from None
-    return outputs[0], settlement, verdict
+    return outputs[0], settlement, row
 
 
-def _email_verify(row: WorkRow) -> email_validation.EmailVerdict | None:
+def _email_verify(row: WorkRow) -> None:
     """The verdict of the validator used outside jobs (a paid check when one is configured) on the
-    email found; an undeliverable one is dropped, as the email validation stage drops it. The stage's
-    verdict stands when the stage used that same validator."""
+    email found, kept on the row; an undeliverable one is dropped, as the email validation stage drops
+    it. The stage's verdict stands when the stage used that same validator. Without an email, a stale
+    one that validator confirms today is delivered (`stale_emails_reverify`)."""
+    validator = email_validation.email_validator_backend()
     fill = row.fills.get("contact_email")
     if fill is None:
-        return None
-    validator = email_validation.email_validator_backend()
-    if row.email_verdict is not None and row.email_verdict[0] == validator.source:
-        return row.email_verdict[1]
+        stale_emails_reverify([row], validator)
+        return
+    if row.email_verdict is not None and row.email_verdict.source == validator.source:
+        return
     verdict = validator.validate_many([fill.value])[fill.value]
+    row.email_verdict = verdict
     if not verdict.accepted:
         del row.fills["contact_email"]
         row.notes["contact_email"] = f"dropped: {verdict.reason}"
-    return verdict
 
 
-def phone_lookup(*, user, balance: Decimal, record: dict, min_confidence: int | None = None) -> ContactLookup:
+def _email_results(output: dict) -> dict:
+    """The email of a lookup's output and its status, the status under the names a job's rows give it."""
+    return {"email": output["contact_email"], **{name: output[name] for name in EMAIL_QUALITY_COLUMNS}}
+
+
+def _phone_results(output: dict, name: str) -> dict:
+    """The phone of a lookup's output as `phone`, with its E.164 form, type and country as `phone_*`."""
+    e164, line_type, country = companion_columns(name)
+    return {"phone": output[name], "phone_e164": output[e164], "phone_type": output[line_type],
+            "phone_country": output[country]}
+
+
+def phone_lookup(*, user, balance: Decimal, record: dict, min_confidence: int | None = None,
+                 max_age_days: int | None = None) -> ContactLookup:
     """A phone (mobile, else direct) for the person, with their email as a free bonus; paid only when found.
 
     `balance` is the wallet's as the request arrived. A match below `min_confidence` is withheld,
-    so it is not found and free.
+    and a phone last seen more than `max_age_days` ago, so either is not found and free.
     """
     output, settlement, _ = _contact_lookup(user=user, balance=balance, record=record, min_confidence=min_confidence,
-                                            price_name="single_phone_cost",
+                                            max_age_days=max_age_days, price_name="single_phone_cost",
                                             rate_category="phone", fields=PHONE_LOOKUP_FIELDS,
                                             note="single phone enrichment")
-    phone = next((output[name] for name in PHONE_FIELDS if output.get(name)), "")
-    if not phone:
-        return ContactLookup(results={}, remaining_credits=settlement.remaining_credits, charged=settlement.charged)
-    results = {"phone": phone}
+    found = next((name for name in PHONE_FIELDS if output.get(name)), None)
+    if found is None:
+        return ContactLookup(results={}, remaining_credits=settlement.remaining_credits, charged=settlement.charged,
+                             stale_fields=output.get("stale_fields"))
+    results = _phone_results(output, found)
     if output.get("contact_email"):
-        results["email"] = output["contact_email"]
+        results |= _email_results(output)
     return ContactLookup(results=results, remaining_credits=settlement.remaining_credits, charged=settlement.charged)
 
 
-def email_lookup(*, user, balance: Decimal, record: dict, min_confidence: int | None = None) -> ContactLookup:
+def email_lookup(*, user, balance: Decimal, record: dict, min_confidence: int | None = None,
+                 max_age_days: int | None = None) -> ContactLookup:
     """A deliverable email for the person, with the validator's verdict; paid only when found.
 
     `balance` is the wallet's as the request arrived. A match below `min_confidence` is withheld,
-    so it is not found and free.
+    and an email last seen more than `max_age_days` ago unless a paid validator confirms it today,
+    so either is not found and free.
     """
-    output, settlement, verdict = _contact_lookup(user=user, balance=balance, record=record, min_confidence=min_confidence,
-                                                  price_name="single_email_cost",
-                                                  rate_category="email", fields=EMAIL_LOOKUP_FIELDS,
-                                                  note="single email enrichment", verify_email=True)
+    output, settlement, row = _contact_lookup(user=user, balance=balance, record=record,
+                                              min_confidence=min_confidence, max_age_days=max_age_days,
+                                              price_name="single_email_cost", rate_category="email",
+                                              fields=EMAIL_LOOKUP_FIELDS, note="single email enrichment",
+                                              verify_email=True)
     if not output.get("contact_email"):
-        return ContactLookup(results={}, remaining_credits=settlement.remaining_credits, charged=settlement.charged)
-    return ContactLookup(results={"email": output["contact_email"], "email_status": verdict.reason},
-                         remaining_credits=settlement.remaining_credits, charged=settlement.charged)
+        return ContactLookup(results={}, remaining_credits=settlement.remaining_credits, charged=settlement.charged,
+                             stale_fields=output.get("stale_fields"))
+    results = {"email": output["contact_email"], "email_status": row.email_verdict.reason,
+               **_email_results(output)}
+    return ContactLookup(results=results, remaining_credits=settlement.remaining_credits, charged=settlement.charged)
 
 
 # --- person and company in one call --------------------------------------------------------------
@@ -249,6 +290,7 @@ class PersonCompanyRequest:
     fields: list[str]
     min_confidence: int | None = None
     phone: str = ""  # given to be validated, not looked up
+    max_age_days: int | None = None
 
     @property
     def company_record(self) -> dict:
@@ -261,7 +303,7 @@ def _text(values: dict | None, name: str) -> str:
 
 
 def person_company_request(*, person: dict | None, company: dict | None, fields_to_enrich: list[str] | None,
-                           min_confidence: int | None) -> PersonCompanyRequest:
+                           min_confidence: int | None, max_age_days: int | None = None) -> PersonCompanyRequest:
     """The lookup a request asks for, or a 400 naming the inputs it lacks."""
     address = (company or {}).get("address") or {}
     record = {
@@ -295,7 +337,7 @@ def person_company_request(*, person: dict | None, company: dict | None, fields_
                                     "missing": ["person.email", "person.linkedin_url", "person.first_name",
                                                 "person.last_name"]})
     return PersonCompanyRequest(job_type=job_type, record=record, fields=fields, min_confidence=min_confidence,
-                                phone=_text(person, "phone"))
+                                phone=_text(person, "phone"), max_age_days=max_age_days)
 
 
 def _missing_inputs(keys: RowKeys, *, has_company: bool) -> list[str]:
@@ -328,7 +370,8 @@ def person_company_enrich(*, user, balance: Decimal, request: PersonCompanyReque
     if balance < estimate.total:
         raise InsufficientCredits(required=estimate.total, available=balance)
     spec = lookup_spec(job_type=request.job_type, fields=request.fields, rate_category=estimate.rate_category,
-                       per_row_rate=estimate.per_row_rate, min_confidence=request.min_confidence)
+                       per_row_rate=estimate.per_row_rate, min_confidence=request.min_confidence,
+                       max_age_days=request.max_age_days)
     row = enrich_one(spec=spec, record=request.record)
     outputs = output_rows(spec, row)
     company_values, company_score, company = _company_answer(request=request, row=row, output=outputs[0])
@@ -345,6 +388,8 @@ def person_company_enrich(*, user, balance: Decimal, request: PersonCompanyReque
                     "matching_confidence": {"score": company_score, "level": confidence_level(company_score)},
                     "family_tree": family_tree},
     }
+    if stale_fields := outputs[0].get("stale_fields"):
+        data["stale_fields"] = stale_fields
     return PersonCompanyResult(found=status != "not_enriched", data=data, charged=settlement.charged,
                                remaining_credits=settlement.remaining_credits)
 
@@ -357,25 +402,26 @@ def _company_answer(*, request: PersonCompanyRequest, row: WorkRow, output: dict
     """
     account_fields = [name for name in request.fields if name in ACCOUNT_FIELDS]
     if row.company is not None and not row.withheld:
-        values = {name: output[name] for name in account_fields}
+        values = with_companions(output, account_fields)
         if request.job_type == Job.Type.ACCOUNT or not request.company_record:
             return values, row.confidence, row.company
         return values, score_company(request.company_record, row.company).confidence, row.company
     if (request.job_type == Job.Type.ACCOUNT or COMPLIANCE_RESTRICTED in row.flags or not account_fields
             or not request.company_record):
-        return {name: "" for name in account_fields}, 0, None
+        return {column: "" for name in account_fields for column in (name, *companion_columns(name))}, 0, None
     account_spec = lookup_spec(job_type=Job.Type.ACCOUNT, fields=account_fields, rate_category="account",
-                               per_row_rate=Decimal("0"), min_confidence=request.min_confidence)
+                               per_row_rate=Decimal("0"), min_confidence=request.min_confidence,
+                               max_age_days=request.max_age_days)
     company_row = enrich_one(spec=account_spec, record=request.company_record)
     company_output = output_rows(account_spec, company_row)[0]
-    values = {name: company_output[name] for name in account_fields}
+    values = with_companions(company_output, account_fields)
     if not company_row.matched:
         return values, 0, None
     return values, company_row.confidence, company_row.company
 
 
 def _person_block(request: PersonCompanyRequest, row: WorkRow, output: dict) -> dict:
-    block = {name: output[name] for name in request.fields if name in CONTACT_FIELDS}
+    block = with_companions(output, [name for name in request.fields if name in CONTACT_FIELDS])
     block["verification_status"] = next(
         (VERIFICATION_BY_FLAG[flag] for flag in row.flags if flag in VERIFICATION_BY_FLAG),
         "Verified" if row.person is not None else "Unverified")

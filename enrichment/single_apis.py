@@ -13,6 +13,7 @@ from enrichment.single import (
     ContactLookup,
     contact_lookup_record,
     email_lookup,
+    lookup_max_age_days,
     lookup_min_confidence,
     person_company_enrich,
     person_company_request,
@@ -38,10 +39,15 @@ CONTACT_LOOKUP_REQUEST = inline_serializer("ContactLookupRequest", {
     "min_confidence": serializers.IntegerField(
         required=False, allow_null=True, min_value=0, max_value=100,
         help_text="A match scored below this is returned as not_found and not charged."),
+    "max_age_days": serializers.IntegerField(
+        required=False, allow_null=True, min_value=1,
+        help_text="A value its source last saw longer ago is not delivered nor charged (not_found, with "
+                  "stale_fields saying what was withheld)."),
 })
 CONTACT_LOOKUP_ERRORS = {
     400: OpenApiResponse(ERROR_BODY, description=("No valid field combination supplied, or "
-                                                  '{"error": "min_confidence must be an integer from 0 to 100."}')),
+                                                  '{"error": "min_confidence must be an integer from 0 to 100."}, '
+                                                  'or {"error": "max_age_days must be an integer of at least 1."}')),
     401: OpenApiResponse(description='{"detail": "Invalid token."}'),
     402: OpenApiResponse(ERROR_BODY, description='{"error": "Insufficient credits."}'),
     429: OpenApiResponse(ERROR_BODY, description="Rate limit exceeded. Retry after N seconds. (Retry-After header)"),
@@ -78,8 +84,11 @@ def _contact_lookup_body(lookup: ContactLookup, *, not_found_message: str) -> di
     if lookup.found:
         return {"success": True, "status": "success", "results": lookup.results,
                 "remaining_credits": lookup.remaining_credits}
-    return {"success": True, "status": "not_found", "message": not_found_message,
+    body = {"success": True, "status": "not_found", "message": not_found_message,
             "remaining_credits": lookup.remaining_credits}
+    if lookup.stale_fields:
+        body["stale_fields"] = lookup.stale_fields
+    return body
 
 
 class PhoneEnrichmentApi(SingleRecordApi):
@@ -96,7 +105,8 @@ class PhoneEnrichmentApi(SingleRecordApi):
     def post(self, request):
         record = contact_lookup_record(request.data)
         lookup = phone_lookup(user=request.user, balance=request.auth.owner_balance, record=record,
-                              min_confidence=lookup_min_confidence(request.data))
+                              min_confidence=lookup_min_confidence(request.data),
+                              max_age_days=lookup_max_age_days(request.data))
         self.credits_charged = lookup.charged
         return Response(_contact_lookup_body(lookup, not_found_message="Phone not found"))
 
@@ -113,7 +123,8 @@ class EmailEnrichmentApi(SingleRecordApi):
     def post(self, request):
         record = contact_lookup_record(request.data)
         lookup = email_lookup(user=request.user, balance=request.auth.owner_balance, record=record,
-                              min_confidence=lookup_min_confidence(request.data))
+                              min_confidence=lookup_min_confidence(request.data),
+                              max_age_days=lookup_max_age_days(request.data))
         self.credits_charged = lookup.charged
         return Response(_contact_lookup_body(lookup, not_found_message="Email not found"))
 
@@ -157,6 +168,7 @@ class PersonCompanyInput(serializers.Serializer):
     custom_fields = serializers.ListField(child=CustomFieldInput(), required=False, max_length=100)
     fields_to_enrich = FieldNamesField(accept_comma_string=False, required=False)
     min_confidence = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=100)
+    max_age_days = serializers.IntegerField(required=False, allow_null=True, min_value=1)
 
 
 def person_company_input(data) -> dict:
@@ -186,7 +198,8 @@ class PersonCompanyEnrichmentApi(SingleRecordApi):
         valid = person_company_input(request.data)
         lookup = person_company_request(person=valid.get("person"), company=valid.get("company"),
                                         fields_to_enrich=valid.get("fields_to_enrich"),
-                                        min_confidence=valid.get("min_confidence"))
+                                        min_confidence=valid.get("min_confidence"),
+                                        max_age_days=valid.get("max_age_days"))
         result = person_company_enrich(user=request.user, balance=request.auth.owner_balance, request=lookup)
         self.credits_charged = result.charged
         return Response({

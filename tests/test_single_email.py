@@ -62,7 +62,9 @@ def test_each_input_shape_finds_the_deliverable_email_and_charges_the_email_pric
     response = post(client_with_10, body)
     assert response.status_code == 200
     assert response.json() == {"success": True, "status": "success",
-                               "results": {"email": "jane.doe@acme.com", "email_status": STATUS},
+                               "results": {"email": "jane.doe@acme.com", "email_status": STATUS,
+                                           "contact_email_status": "unknown",
+                                           "contact_email_status_reason": "mx_unknown"},
                                "remaining_credits": 8}
     assert charged(client_with_10.user) == Decimal("2")
 
@@ -116,7 +118,7 @@ def test_without_a_paid_validator_the_email_is_checked_once(client_with_10, acme
     monkeypatch.setattr(email_validation.MxChecker, "check_many",
                         lambda self, domains: checked.append(list(domains)) or check_many(self, checked[-1]))
     response = post(client_with_10, {"email": "jane.doe@acme.com"})
-    assert response.json()["results"] == {"email": "jane.doe@acme.com", "email_status": STATUS}
+    assert response.json()["results"]["email_status"] == STATUS
     assert checked == [["acme.com"]]
 
 
@@ -155,9 +157,9 @@ def test_a_match_below_min_confidence_is_the_seeds_not_found_body_and_free(clien
 
 def test_without_min_confidence_the_same_match_is_found_and_charged(client_with_10, globex):
     response = post(client_with_10, BY_NAME_AT_COMPANY)
-    assert response.json() == {"success": True, "status": "success",
-                               "results": {"email": "priya.raman@globex.com", "email_status": STATUS},
-                               "remaining_credits": 8}
+    body = response.json()
+    assert body["status"] == "success" and body["remaining_credits"] == 8
+    assert body["results"]["email"] == "priya.raman@globex.com" and body["results"]["email_status"] == STATUS
     assert charged(client_with_10.user) == Decimal("2")
 
 

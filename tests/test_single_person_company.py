@@ -86,7 +86,10 @@ def test_a_company_alone_is_an_account_lookup_at_the_account_price(client, alice
     assert body["external_id"] is None and body["custom_fields"] == []
     assert body["data"]["person"] is None
     company = body["data"]["company"]
-    assert set(company) == {*ACCOUNT_FIELDS, "matching_confidence", "family_tree"}
+    assert set(company) == {*ACCOUNT_FIELDS, "matching_confidence", "family_tree", "company_hq_phone_e164",
+                            "company_hq_phone_type", "company_hq_phone_country"}
+    assert (company["company_hq_phone_e164"], company["company_hq_phone_type"],
+            company["company_hq_phone_country"]) == ("+15125550100", "fixed_line_or_mobile", "US")
     assert company["company_name"] == "Acme Corp"
     assert company["matching_confidence"]["level"] == "High"
     assert company["family_tree"]["parent"]["company_name"] == "Acme Holdings"

@@ -196,8 +196,8 @@ def test_scraped_snapshot_fills_a_title_datacore_lacks_with_its_provenance(api_c
     maya, jane = results_of(api_client, job_id)["results"]
     assert maya["job_title"] == "Head of Data" and maya["enrichment_source"] == "scraped_linkedin"
     assert maya["match_confidence"] >= 90
-    assert maya["field_sources"]["job_title"] == {"source": "scraped_linkedin",
-                                                  "last_seen": "2024-05-02T00:00:00+00:00"}
+    assert maya["field_sources"]["job_title"] | {"age_days": None} == {
+        "source": "scraped_linkedin", "last_seen": "2024-05-02T00:00:00+00:00", "age_days": None}
     assert jane["job_title"] == "VP Sales" and "left_company" not in jane  # "ACME" is Acme Corp
     stages = {entry["name"]: entry for entry in status_of(api_client, job_id)["stages"]}
     assert stages["scraped_snapshots"]["rows_filled"] == 2 and stages["still_in_company"]["state"] == "done"

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.utils import timezone
 
 from enrichment.models import JobStatus
 from enrichment.pipeline.rows import QUERY_FIELDS, WorkRow
@@ -65,6 +66,10 @@ class Lead:
     def company_name(self) -> str:
         return self.text("company_name") or (self.row.company or {}).get("company_name", "")
 
+    def take(self, name: str, value, *, source: str) -> bool:
+        """A provider's answer (or a guess checked now): seen today, so fresh for any max_age_days."""
+        return self.row.fill(name, value, source=source, seen_at=timezone.now())
+
 
 def _requested_missing(spec: EnrichmentSpec, row: WorkRow, names) -> list[str]:
     return [name for name in names if name in spec.fields_to_enrich and name not in row.fills]
@@ -117,13 +122,13 @@ def _search_with_serper(spec, leads: list[Lead], serper: SerperClient, *, can_re
             _note(lead, serper.source, answer.reason)
         elif answer is not None and (domain := website_from_results(answer, company_name=lead.company_name)):
             lead.domain = domain
-            lead.row.fill("company_website", domain, source=serper.source)
+            lead.take("company_website", domain, source=serper.source)
 
 
 def _accept_searched_profile_url(lead: Lead) -> None:
     """Without a profile read, a found URL counts when its title names the person and the company shows."""
     if lead.linkedin_found_by_search and lead.search_mentions_company:
-        lead.row.fill("contact_linkedin_url", lead.linkedin_url, source=SERPER)
+        lead.take("contact_linkedin_url", lead.linkedin_url, source=SERPER)
 
 
 # --- Netnut -------------------------------------------------------------------------------------
@@ -161,9 +166,9 @@ def _read_profiles(spec, leads: list[Lead], netnut: NetnutClient) -> None:
         if lead.row.person is None:
             lead.row.person, lead.row.confidence = person, max(lead.row.confidence, confidence)
         if lead.linkedin_found_by_search:
-            lead.row.fill("contact_linkedin_url", lead.linkedin_url, source=SERPER)
+            lead.take("contact_linkedin_url", lead.linkedin_url, source=SERPER)
         for name in _requested_missing(spec, lead.row, PROFILE_FIELDS):
-            lead.row.fill(name, person[name], source=netnut.source)
+            lead.take(name, person[name], source=netnut.source)
 
 
 # --- emails -------------------------------------------------------------------------------------
@@ -182,7 +187,7 @@ def _find_emails(spec, leads: list[Lead], finder: AnymailfinderClient) -> None:
         if isinstance(found, ProviderUnavailable):
             _note(lead, finder.source, found.reason)
         elif found is not None and found.verified:
-            lead.row.fill("contact_email", found.email, source=finder.source)
+            lead.take("contact_email", found.email, source=finder.source)
         elif found is not None:
             _note(lead, finder.source, f"found {found.email} but it is {found.validation}, not verified")
 
@@ -206,9 +211,31 @@ def _guess_emails(spec, leads: list[Lead]) -> None:
     for lead, email, _ in candidates:
         verdict = verdicts[email]
         if verdict.accepted:
-            lead.row.fill("contact_email", email, source=email_patterns.SOURCE)
+            lead.take("contact_email", email, source=email_patterns.SOURCE)
         else:
             _note(lead, email_patterns.SOURCE, f"guessed {email}, not used: {verdict.reason}")
+
+
+def stale_emails_reverify(rows: list[WorkRow], validator) -> int:
+    """Delivers the stale emails (older than max_age_days) of rows without an email when a paid validator
+    finds their mailbox today: seen today by that validator. The local checks vouch for a domain, never
+    a mailbox, so without a paid validator a stale email stays withheld. Returns how many were confirmed."""
+    stale = [row for row in rows if "contact_email" in row.stale and "contact_email" not in row.fills]
+    if not stale or not validator.confirms_mailboxes:
+        return 0
+    verdicts = validator.validate_many([row.stale["contact_email"].value for row in stale])
+    confirmed = 0
+    for row in stale:
+        old = row.stale["contact_email"]
+        verdict = verdicts.get(old.value)
+        if verdict is None or not verdict.mailbox_confirmed:
+            continue
+        row.fill("contact_email", old.value, source=verdict.source, seen_at=timezone.now())
+        row.email_verdict = verdict
+        last_seen = f"{old.seen_at:%Y-%m-%d}" if old.seen_at else "on an unknown date"
+        row.notes["contact_email"] = f"re-verified: {old.source} last saw it {last_seen}"
+        confirmed += 1
+    return confirmed
 
 
 # --- the stage ----------------------------------------------------------------------------------
@@ -253,6 +280,8 @@ def pro_enrich(spec: EnrichmentSpec, rows: list[WorkRow]) -> StageResult:
             for lead in leads:
                 _accept_searched_profile_url(lead)
         if "contact_email" in spec.fields_to_enrich:
+            # A known address confirmed today is better evidence than a new find or a guess.
+            stale_emails_reverify([lead.row for lead in leads], email_validator_backend(spec=spec))
             if providers.anymailfinder is not None:
                 _find_emails(spec, leads, providers.anymailfinder)
             _guess_emails(spec, leads)

@@ -107,11 +107,12 @@ class StageLog:
         return list(self.entries.values())
 
 
-def _rows_to_process(job: Job) -> list[WorkRow]:
+def _rows_to_process(job: Job, spec: EnrichmentSpec) -> list[WorkRow]:
     done = set(JobRow.objects.filter(job=job).values_list("position", flat=True))
+    fresh_since = spec.fresh_since()
     return [
         WorkRow(position=position, row_uid=row_uid_for(job.job_id, position), record=record,
-                keys=RowKeys.from_record(record))
+                keys=RowKeys.from_record(record), fresh_since=fresh_since)
         for position, record in enumerate(job_input_records(job)) if position not in done
     ]
 
@@ -187,8 +188,8 @@ def job_fail(job: Job, *, reason: str, meta: dict) -> None:
 
 def _run_row_stages(job: Job, log: StageLog) -> bool:
     """Runs every row stage over each batch; False when the job paused instead of finishing."""
-    rows = _rows_to_process(job)
     spec = EnrichmentSpec.of_job(job)
+    rows = _rows_to_process(job, spec)
     batch_size = settings.ENRICHMENT_BATCH_SIZE
     for start in range(0, len(rows), batch_size):
         if _pause_requested(job):

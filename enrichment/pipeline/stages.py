@@ -20,7 +20,7 @@ from sources.bigquery import BigQueryContacts
 from sources.company_search import company_search_backend
 from sources.contacts import BatchKeys, Candidate, ContactSource
 from sources.datacore import DataCoreContacts
-from sources.email_validation import email_validator_backend
+from sources.email_validation import EmailStatus, EmailVerdict, email_validator_backend
 from sources.fields import PHONE_FIELDS
 from sources.matching import MATCH_THRESHOLD, is_match, names_agree, pick_best, score_company, score_person
 from sources.snowflake import SnowflakeContacts
@@ -268,7 +268,8 @@ class ContactsPerAccountStage(Stage):
         filled_rows = 0
         for row in matched:
             for person in people.get(row.company["id"], []):
-                contact = WorkRow(position=row.position, row_uid=row.row_uid, record={}, keys=row.keys)
+                contact = WorkRow(position=row.position, row_uid=row.row_uid, record={}, keys=row.keys,
+                                  fresh_since=row.fresh_since)
                 contact.person = person
                 contact.fill_from(person, contact_fields, source=datacore.SOURCE, seen_at=person.get("last_seen_at"))
                 row.contacts.append(contact)
@@ -276,8 +277,21 @@ class ContactsPerAccountStage(Stage):
         return StageResult(filled_rows, datacore.SOURCE)
 
 
+def email_delivered(spec: EnrichmentSpec, verdict: EmailVerdict) -> bool:
+    """Whether an email with this verdict is delivered: the validator accepts it, and, at a catch-all
+    domain, the job accepts catch-all emails."""
+    return verdict.accepted and (verdict.status is not EmailStatus.CATCH_ALL or spec.accept_catch_all)
+
+
+def email_drop_note(verdict: EmailVerdict) -> str:
+    if verdict.accepted:
+        return f"dropped: {verdict.reason}, and accept_catch_all is false"
+    return f"dropped: {verdict.reason}"
+
+
 class EmailValidationStage(Stage):
-    """Drops emails that cannot be delivered; their rows' email charges are reversed at reconciliation."""
+    """Gives every email found its status; drops the undeliverable ones, and catch-all ones when the job
+    refuses them. Their rows' email charges are reversed at reconciliation."""
 
     status = JobStatus.EMAIL_VALIDATION
     name = "email_validation"
@@ -293,17 +307,20 @@ class EmailValidationStage(Stage):
         targets = [row for row in rows if "contact_email" in row.fills] + [
             contact for row in rows for contact in row.contacts if "contact_email" in contact.fills]
         verdicts = validator.validate_many([target.fills["contact_email"].value for target in targets])
-        dropped = 0
+        undeliverable = refused = 0
         for target in targets:
             email = target.fills["contact_email"].value
             verdict = verdicts.get(email)
-            if verdict is not None:
-                target.email_verdict = (validator.source, verdict)
-            if verdict is not None and not verdict.accepted:
+            if verdict is None:
+                continue
+            target.email_verdict = verdict
+            if not email_delivered(spec, verdict):
                 del target.fills["contact_email"]
-                target.notes["contact_email"] = f"dropped: {verdict.reason}"
-                dropped += 1
-        return StageResult(len(targets) - dropped, validator.source, f"{dropped} undeliverable dropped")
+                target.notes["contact_email"] = email_drop_note(verdict)
+                undeliverable += not verdict.accepted
+                refused += verdict.accepted
+        detail = f"{undeliverable} undeliverable dropped" + (f", {refused} catch-all refused" if refused else "")
+        return StageResult(len(targets) - undeliverable - refused, validator.source, detail)
 
 
 def _phone_fields(spec: EnrichmentSpec) -> list[str]:
