@@ -191,6 +191,20 @@ def test_at_pro_a_stale_email_zerobounce_confirms_today_is_delivered_and_charged
     assert wallet_balance(user=alice) == Decimal("996")
 
 
+def test_at_pro_without_a_paid_validator_a_stale_email_is_only_what_the_domains_pattern_guesses_today(
+        api_client, alice, acme, settings):
+    settings.ZEROBOUNCE_API_KEY = ""
+    job_id = submit(api_client, level="pro", fields_to_enrich=["contact_email"], max_age_days=90, data=[OLIVE])
+    run_enrichment_job(job_id)
+
+    olive, = results_of(api_client, job_id)
+    # olive@ and nina@ make the pattern {first}@acme.com: a guess, labelled as one.
+    assert (olive["contact_email"], olive["contact_email_status"], olive["contact_email_status_reason"]) == (
+        "olive@acme.com", "risky", "pattern_guess")
+    assert olive["field_sources"]["contact_email"]["source"] == "email_pattern"
+    assert olive["field_sources"]["contact_email"]["age_days"] == 0
+
+
 def test_at_standard_level_no_provider_is_asked_about_a_stale_email(api_client, alice, acme, server):
     job_id = submit(api_client, fields_to_enrich=["contact_email"], max_age_days=90, data=[OLIVE])
     run_enrichment_job(job_id)

@@ -212,6 +212,8 @@ def _guess_emails(spec, leads: list[Lead]) -> None:
         verdict = verdicts[email]
         if verdict.accepted:
             lead.take("contact_email", email, source=email_patterns.SOURCE)
+            # Kept for the validation stage, which would not know the address is a guess.
+            lead.row.email_verdict = verdict
         else:
             _note(lead, email_patterns.SOURCE, f"guessed {email}, not used: {verdict.reason}")
 

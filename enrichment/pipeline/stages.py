@@ -289,6 +289,11 @@ def email_drop_note(verdict: EmailVerdict) -> str:
     return f"dropped: {verdict.reason}"
 
 
+def _email_checked_by(row: WorkRow, validator) -> bool:
+    """The Pro stage already checked the row's email with this validator (a guess, a stale email re-verified)."""
+    return row.email_verdict is not None and row.email_verdict.source == validator.source
+
+
 class EmailValidationStage(Stage):
     """Gives every email found its status; drops the undeliverable ones, and catch-all ones when the job
     refuses them. Their rows' email charges are reversed at reconciliation."""
@@ -306,11 +311,12 @@ class EmailValidationStage(Stage):
         validator = email_validator_backend(spec=spec)
         targets = [row for row in rows if "contact_email" in row.fills] + [
             contact for row in rows for contact in row.contacts if "contact_email" in contact.fills]
-        verdicts = validator.validate_many([target.fills["contact_email"].value for target in targets])
+        verdicts = validator.validate_many([target.fills["contact_email"].value for target in targets
+                                            if not _email_checked_by(target, validator)])
         undeliverable = refused = 0
         for target in targets:
             email = target.fills["contact_email"].value
-            verdict = verdicts.get(email)
+            verdict = target.email_verdict if _email_checked_by(target, validator) else verdicts.get(email)
             if verdict is None:
                 continue
             target.email_verdict = verdict
