@@ -71,6 +71,9 @@ TEMPLATES = [
 
 DATABASES = {"default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/ecore")}
 DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
+# A kept connection is checked (SELECT 1) before a request's first query: after a failover or a restart
+# ended every session, each process reconnects instead of answering its next request with a 500.
+DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 # Parameters bound by the server, and statements prepared once per connection after their fifth
 # use: the lookups every request runs are planned once instead of every time (about half of
 # PostgreSQL's CPU for a single-record lookup). PREPARED_STATEMENTS=false behind a transaction-mode pooler.
