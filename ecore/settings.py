@@ -129,6 +129,15 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
 }
 
+# A running job's lease: a killed worker's job is taken over once the lease runs out and the sweep runs
+# (at most JOB_LEASE_SECONDS + JOB_SWEEP_SECONDS after the kill); the worker's heartbeat renews it every
+# JOB_LEASE_RENEW_SECONDS, so a live worker keeps it through batches of any length.
+JOB_LEASE_SECONDS = env.int("JOB_LEASE_SECONDS", default=60)
+JOB_LEASE_RENEW_SECONDS = env.float("JOB_LEASE_RENEW_SECONDS", default=JOB_LEASE_SECONDS / 3)
+if not 0 < JOB_LEASE_RENEW_SECONDS < JOB_LEASE_SECONDS:
+    raise ImproperlyConfigured("JOB_LEASE_RENEW_SECONDS must be above 0 and below JOB_LEASE_SECONDS")
+JOB_SWEEP_SECONDS = env.float("JOB_SWEEP_SECONDS", default=15.0)
+
 # Celery: late acknowledgement and a prefetch of one so a killed worker's job is redelivered,
 # never lost; the visibility timeout bounds how long a redelivery waits.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
@@ -145,7 +154,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="ecore")
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE = {
-    "requeue-stale-jobs": {"task": "enrichment.tasks.requeue_stale_jobs", "schedule": 60.0},
+    "requeue-stale-jobs": {"task": "enrichment.tasks.requeue_stale_jobs", "schedule": JOB_SWEEP_SECONDS},
     "retry-lost-webhooks": {"task": "enrichment.webhook_tasks.retry_lost_webhooks", "schedule": 60.0},
 }
 # Task modules besides the apps' `tasks`, which Celery finds by itself.
@@ -163,7 +172,6 @@ JOB_INPUT_CACHE_SECONDS = 3600
 # pause still takes effect halfway through.
 ENRICHMENT_BATCH_SIZE = env.int("ENRICHMENT_BATCH_SIZE", default=250)
 JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=3)
-JOB_LEASE_SECONDS = env.int("JOB_LEASE_SECONDS", default=300)
 JOB_STALE_QUEUED_SECONDS = env.int("JOB_STALE_QUEUED_SECONDS", default=120)
 
 # Webhooks: https to public addresses; plain http or a private address only to these hosts (receivers on the
@@ -195,7 +203,7 @@ PRO_PROVIDER_MAX_TRIES = env.int("PRO_PROVIDER_MAX_TRIES", default=3)
 PRO_PROVIDER_BACKOFF_SECONDS = env.float("PRO_PROVIDER_BACKOFF_SECONDS", default=1.0)
 PRO_PROVIDER_BUDGET_PER_JOB = env.int("PRO_PROVIDER_BUDGET_PER_JOB", default=200)
 PRO_PROVIDER_CONCURRENCY = env.int("PRO_PROVIDER_CONCURRENCY", default=4)
-# Provider calls stop this long into a batch, well inside the job's lease (JOB_LEASE_SECONDS).
+# Provider calls stop this long into a batch; the lease's heartbeat keeps the job meanwhile.
 PRO_STAGE_SECONDS_PER_BATCH = env.float("PRO_STAGE_SECONDS_PER_BATCH", default=150.0)
 # Local email validation's MX lookups: total time per batch, and nameservers ("host" or "host:port").
 EMAIL_MX_SECONDS_PER_BATCH = env.float("EMAIL_MX_SECONDS_PER_BATCH", default=1.0)
