@@ -173,6 +173,9 @@ JOB_INPUT_CACHE_SECONDS = 3600
 ENRICHMENT_BATCH_SIZE = env.int("ENRICHMENT_BATCH_SIZE", default=250)
 JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=3)
 JOB_STALE_QUEUED_SECONDS = env.int("JOB_STALE_QUEUED_SECONDS", default=120)
+# How many times in a row a job goes on after its database session broke (waiting 1, 2, 4… s) before it is
+# left to the sweep: 5 rides out about 30 s of failover.
+JOB_DATABASE_RETRIES = env.int("JOB_DATABASE_RETRIES", default=5)
 
 # Webhooks: https to public addresses; plain http or a private address only to these hosts (receivers on the
 # operator's own network). Loopback by default only while developing: in production it would let any client

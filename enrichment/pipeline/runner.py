@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Callable
 
 from django.conf import settings
-from django.db import transaction
+from django.db import close_old_connections, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
@@ -20,7 +20,7 @@ from enrichment.credits import (
 from enrichment.job_input import job_input_records
 from enrichment.models import TERMINAL_STATUSES, Job, JobRow, JobStatus
 from enrichment.pipeline.compliance import apply_compliance
-from enrichment.pipeline.lease import JobLease, LeaseLost, lease_end
+from enrichment.pipeline.lease import DATABASE_ERRORS, JobLease, LeaseLost, lease_end
 from enrichment.pipeline.rows import BELOW_MIN_CONFIDENCE, WorkRow, output_rows
 from enrichment.pipeline.sinks import ResultsSinkError, results_sink
 from enrichment.pipeline.spec import EnrichmentSpec
@@ -280,10 +280,14 @@ def job_run(*, job_id) -> None:
                 job_fail(job, lease=lease, meta={"stage": job.status, "attempts": job.attempts - 1},
                          reason=f"The job stopped its worker {job.attempts - 1} times and was abandoned.")
                 return
-            _job_work(job, lease)
+            _job_work_retrying_database_errors(job, lease)
         except LeaseLost:
             logger.warning("Job %s: this worker lost its lease (another delivery holds the job); it stops without "
                            "writing", job_id)
+        except DATABASE_ERRORS:
+            # Not the job's fault: it stays as it is, and once the lease runs out the sweep enqueues it again.
+            logger.exception("Job %s: the database stayed unreachable; the job is left to the stale-job sweep",
+                             job_id)
         except Exception as exc:
             logger.exception("Job %s failed", job_id)
             job_fail(job, lease=lease, reason=f"{type(exc).__name__}: {exc}",
@@ -291,9 +295,33 @@ def job_run(*, job_id) -> None:
 
 
 def _job_work(job: Job, lease: JobLease) -> None:
-    """From the first batch not saved yet to the end."""
+    """From the first batch not saved yet to the end; safe to run again after an interruption (rows are
+    keyed by a deterministic id, ledger movements by a unique reference)."""
     log = StageLog(job.stage_log)
     _status_set(job, lease, JobStatus.STARTED)
     _status_set(job, lease, JobStatus.PREPARING)
     if _run_row_stages(job, lease, log):
         _finish(job, lease, log)
+
+
+def _job_work_retrying_database_errors(job: Job, lease: JobLease) -> None:
+    """Runs the job; when its database session breaks (a failover, a restart, a network cut), closes the
+    session and goes on from the last saved batch, JOB_DATABASE_RETRIES times in a row at most (waits of
+    1, 2, 4… seconds; a saved batch starts the count again). The lease's heartbeat keeps the job meanwhile."""
+    failures, rows_at_last_failure = 0, -1
+    while True:
+        try:
+            if failures:
+                # What the saved batches logged: the interrupted batch's entries were rolled back with it.
+                job.refresh_from_db(fields=["stage_log"])
+            return _job_work(job, lease)
+        except DATABASE_ERRORS as error:
+            close_old_connections()
+            failures = 1 if job.rows_processed > rows_at_last_failure else failures + 1
+            rows_at_last_failure = job.rows_processed
+            if failures > settings.JOB_DATABASE_RETRIES:
+                raise
+            delay = 2 ** (failures - 1)
+            logger.warning("Job %s: database error (%s); going on from row %s in %s s", job.job_id, error,
+                           job.rows_processed, delay)
+            time.sleep(delay)
