@@ -71,6 +71,9 @@ TEMPLATES = [
 
 DATABASES = {"default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/ecore")}
 DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
+# A kept connection is checked (SELECT 1) before a request's first query: after a failover or a restart
+# ended every session, each process reconnects instead of answering its next request with a 500.
+DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 # Parameters bound by the server, and statements prepared once per connection after their fifth
 # use: the lookups every request runs are planned once instead of every time (about half of
 # PostgreSQL's CPU for a single-record lookup). PREPARED_STATEMENTS=false behind a transaction-mode pooler.
@@ -132,6 +135,15 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
 }
 
+# A running job's lease: a killed worker's job is taken over once the lease runs out and the sweep runs
+# (at most JOB_LEASE_SECONDS + JOB_SWEEP_SECONDS after the kill); the worker's heartbeat renews it every
+# JOB_LEASE_RENEW_SECONDS, so a live worker keeps it through batches of any length.
+JOB_LEASE_SECONDS = env.int("JOB_LEASE_SECONDS", default=60)
+JOB_LEASE_RENEW_SECONDS = env.float("JOB_LEASE_RENEW_SECONDS", default=JOB_LEASE_SECONDS / 3)
+if not 0 < JOB_LEASE_RENEW_SECONDS < JOB_LEASE_SECONDS:
+    raise ImproperlyConfigured("JOB_LEASE_RENEW_SECONDS must be above 0 and below JOB_LEASE_SECONDS")
+JOB_SWEEP_SECONDS = env.float("JOB_SWEEP_SECONDS", default=15.0)
+
 # Celery: late acknowledgement and a prefetch of one so a killed worker's job is redelivered,
 # never lost; the visibility timeout bounds how long a redelivery waits.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
@@ -148,7 +160,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="ecore")
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE = {
-    "requeue-stale-jobs": {"task": "enrichment.tasks.requeue_stale_jobs", "schedule": 60.0},
+    "requeue-stale-jobs": {"task": "enrichment.tasks.requeue_stale_jobs", "schedule": JOB_SWEEP_SECONDS},
     "retry-lost-webhooks": {"task": "enrichment.webhook_tasks.retry_lost_webhooks", "schedule": 60.0},
 }
 # Task modules besides the apps' `tasks`, which Celery finds by itself.
@@ -166,8 +178,10 @@ JOB_INPUT_CACHE_SECONDS = 3600
 # pause still takes effect halfway through.
 ENRICHMENT_BATCH_SIZE = env.int("ENRICHMENT_BATCH_SIZE", default=250)
 JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=3)
-JOB_LEASE_SECONDS = env.int("JOB_LEASE_SECONDS", default=300)
 JOB_STALE_QUEUED_SECONDS = env.int("JOB_STALE_QUEUED_SECONDS", default=120)
+# How many times in a row a job goes on after its database session broke (waiting 1, 2, 4… s) before it is
+# left to the sweep: 5 rides out about 30 s of failover.
+JOB_DATABASE_RETRIES = env.int("JOB_DATABASE_RETRIES", default=5)
 
 # Webhooks: https to public addresses; plain http or a private address only to these hosts (receivers on the
 # operator's own network). Loopback by default only while developing: in production it would let any client
@@ -198,7 +212,7 @@ PRO_PROVIDER_MAX_TRIES = env.int("PRO_PROVIDER_MAX_TRIES", default=3)
 PRO_PROVIDER_BACKOFF_SECONDS = env.float("PRO_PROVIDER_BACKOFF_SECONDS", default=1.0)
 PRO_PROVIDER_BUDGET_PER_JOB = env.int("PRO_PROVIDER_BUDGET_PER_JOB", default=200)
 PRO_PROVIDER_CONCURRENCY = env.int("PRO_PROVIDER_CONCURRENCY", default=4)
-# Provider calls stop this long into a batch, well inside the job's lease (JOB_LEASE_SECONDS).
+# Provider calls stop this long into a batch; the lease's heartbeat keeps the job meanwhile.
 PRO_STAGE_SECONDS_PER_BATCH = env.float("PRO_STAGE_SECONDS_PER_BATCH", default=150.0)
 # Local email validation's MX lookups: total time per batch, and nameservers ("host" or "host:port").
 EMAIL_MX_SECONDS_PER_BATCH = env.float("EMAIL_MX_SECONDS_PER_BATCH", default=1.0)

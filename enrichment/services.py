@@ -5,7 +5,8 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from ecore.exceptions import ApplicationError, InsufficientCredits, PlanLimitExceeded, ValidationFailed
@@ -144,16 +145,20 @@ def job_resume(*, user, job_id) -> tuple[Job, Estimate]:
 
 
 def stale_jobs_requeue() -> int:
-    """Enqueues again jobs that waited too long (lost message) or whose worker's lease ran out; how many."""
-    now = timezone.now()
+    """Enqueues again jobs that waited too long (lost message) or whose worker's lease ran out; how many.
+
+    A job whose lease ran out is enqueued once, not at every run: again only when that message too has
+    waited JOB_STALE_QUEUED_SECONDS (all workers busy, or the message lost).
+    """
+    # The database's clock, as the leases are written with (enrichment/pipeline/lease.py).
+    waited_long = Q(queued_at__lt=Now() - timedelta(seconds=settings.JOB_STALE_QUEUED_SECONDS))
     stale = Job.objects.filter(
-        Q(status=JobStatus.UPLOADING, queued_at__lt=now - timedelta(seconds=settings.JOB_STALE_QUEUED_SECONDS),
-          lease_expires_at__isnull=True)
-        | Q(lease_expires_at__lt=now)
+        Q(status=JobStatus.UPLOADING, lease_expires_at__isnull=True) & waited_long
+        | Q(lease_expires_at__lt=Now()) & (Q(queued_at__lt=F("lease_expires_at")) | waited_long)
     ).exclude(status__in=[*TERMINAL_STATUSES, JobStatus.PAUSED])
     count = 0
     for job in stale:
-        Job.objects.filter(pk=job.pk).update(queued_at=now)
+        Job.objects.filter(pk=job.pk).update(queued_at=Now())
         job_dispatch(job=job)
         count += 1
     return count

@@ -11,6 +11,8 @@ from rest_framework.test import APIClient
 from ecore.celery import app as celery_app
 from ecore.process_cache import process_caches_clear
 from pricing.selectors import PRICING_CACHE_KEY
+from pricing.services import plan_assign
+from tests.factories import TESTER_FIRST_NAMES, make_company, make_person
 from tokens.models import ApiToken
 from tokens.services import api_token_create
 from wallet.services import wallet_topup
@@ -133,3 +135,38 @@ def bq(settings):
     yield client
     client.delete_dataset(f"{settings.BIGQUERY_PROJECT}.{settings.BIGQUERY_DATASET}", delete_contents=True,
                           not_found_ok=True)
+
+
+@pytest.fixture
+def datacore_people(db):
+    """Fifty people at Acme Corp (acme.com), each with an email and a mobile phone."""
+    company = make_company("Acme Corp", "acme.com")
+    for index, first in enumerate(TESTER_FIRST_NAMES):
+        make_person(company, first, "Tester", contact_email=f"{first.lower()}.tester@acme.com",
+                    contact_mobile_phone=f"+1512555{index:04d}")
+    return company
+
+
+@pytest.fixture
+def workers(tmp_path):
+    """Starts real Celery workers (`workers(name, beat=False, **env)`); all are stopped after the test."""
+    from tests.worker import Worker  # here: tests.worker imports this module's TEST_QUEUE
+
+    started = []
+
+    def start(name, **options):
+        worker = Worker(name, tmp_path, **options)
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+@pytest.fixture
+def alice_funded_for_500_rows(alice) -> Decimal:
+    """alice on a plan of 500 rows per job with 3,000 credits (a 500-row phone job costs 2,500); her balance."""
+    plan_assign(username=alice.username, enrichment_limit=500)
+    wallet_topup(user=alice, amount=Decimal("2000"))
+    return Decimal("3000")

@@ -46,3 +46,13 @@ def make_person(company: Company | None, first_name="Jane", last_name="Doe", **f
         email_norm=email, linkedin_norm=linkedin,
         company_name_norm=company.name_norm if company else "", company_domain_norm=company.domain_norm if company else "",
         **defaults)
+
+
+# Fifty distinct first names: a DataCore person each in the `datacore_people` fixture, so rows built from them match.
+TESTER_FIRST_NAMES = [
+    "Aaron", "Beatrice", "Caleb", "Delia", "Edgar", "Fiona", "Gideon", "Harriet", "Ivan", "Juno", "Kieran", "Lorna",
+    "Magnus", "Nadia", "Oscar", "Petra", "Quentin", "Rosalind", "Silas", "Tamsin", "Ulric", "Vera", "Wendell",
+    "Ximena", "Yusuf", "Zelda", "Anselm", "Brigid", "Cormac", "Dagny", "Ewan", "Freya", "Gareth", "Hedda", "Ignatius",
+    "Jolene", "Kasimir", "Leonie", "Milo", "Nerys", "Orrin", "Philippa", "Rufus", "Sabine", "Thaddeus", "Ursula",
+    "Valentin", "Winifred", "Xavier", "Yvette",
+]

@@ -293,8 +293,8 @@ def test_pause_takes_effect_at_a_batch_boundary_and_resume_continues_from_the_ch
     job_id = submit(api_client, type="contact", level="standard", fields_to_enrich=["contact_email"], data=data)
     original_save = runner._rows_save
 
-    def save_then_request_pause(job, spec, rows, log):
-        original_save(job, spec, rows, log)
+    def save_then_request_pause(job, lease, spec, rows, log):
+        original_save(job, lease, spec, rows, log)
         Job.objects.filter(job_id=job.job_id).update(pause_requested=True)
 
     monkeypatch.setattr(runner, "_rows_save", save_then_request_pause)
@@ -389,3 +389,23 @@ def test_the_status_list_rounds_credits_as_submit_does(api_client):
     assert response.json()["estimated_credits"] == 5  # 4.5, half up
     listed = api_client.get("/api/v1/enrichment/status/").json()["results"][0]
     assert listed["estimated_credits"] == 5
+
+
+def test_the_sweep_enqueues_a_job_whose_lease_ran_out_once_not_at_every_run(api_client, acme, queued_job_ids):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from enrichment.tasks import requeue_stale_jobs
+
+    job_id = submit(api_client, type="contact", level="standard", fields_to_enrich=["job_title"],
+                    data=[{"first_name": "Jane", "last_name": "Doe"}])
+    now = timezone.now()
+    Job.objects.filter(job_id=job_id).update(status="DataCore Lookup", lease_owner="gone:1",
+                                             queued_at=now - timedelta(seconds=30),
+                                             lease_expires_at=now - timedelta(seconds=5))
+    assert [requeue_stale_jobs(), requeue_stale_jobs()] == [1, 0]
+    assert queued_job_ids() == [job_id]
+
+    Job.objects.filter(job_id=job_id).update(queued_at=now - timedelta(hours=1))  # that message was lost too
+    assert requeue_stale_jobs() == 1

@@ -5,12 +5,19 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 
+import psycopg
 from django.conf import settings
 from django.db import connection
 
+from enrichment.models import Job, JobRow
 from tests.conftest import TEST_QUEUE
+from tests.factories import TESTER_FIRST_NAMES
+from wallet.models import LedgerEntry
+from wallet.selectors import ledger_sum, wallet_balance
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,12 +39,16 @@ def worker_env(**overrides) -> dict:
 
 
 class Worker:
-    def __init__(self, name: str, log_dir: Path, **env_overrides):
+    """One worker process with a pool of one; `beat=True` also runs the beat schedule (`-B`), as the
+    deployment's beat service does."""
+
+    def __init__(self, name: str, log_dir: Path, *, beat: bool = False, **env_overrides):
         self.log_path = log_dir / f"{name}.log"
+        beat_options = ["-B", "-s", str(log_dir / f"{name}-beat-schedule")] if beat else []
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "ecore", "worker", "-Q", TEST_QUEUE, "--pool=prefork",
              "--concurrency=1", "--loglevel=INFO", "-n", f"{name}@%h", "--without-gossip", "--without-mingle",
-             "--without-heartbeat"],
+             "--without-heartbeat", *beat_options],
             cwd=ROOT, env=worker_env(**env_overrides), stdout=self.log_path.open("w"), stderr=subprocess.STDOUT,
             start_new_session=True,
         )
@@ -58,6 +69,9 @@ class Worker:
     def log(self) -> str:
         return self.log_path.read_text()
 
+    def wait_until_ready(self, timeout: float = 60.0) -> None:
+        wait_for(lambda: "ready." in self.log(), timeout=timeout, interval=0.2, message=f"{self.log_path.stem} ready")
+
 
 def wait_for(predicate, *, timeout: float, interval: float = 0.05, message: str = "condition"):
     deadline = time.monotonic() + timeout
@@ -67,3 +81,62 @@ def wait_for(predicate, *, timeout: float, interval: float = 0.05, message: str 
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+def phone_job(*, known: int = 400, unknown: int = 100) -> dict:
+    """A submit body for `known` people of the `datacore_people` fixture then `unknown` others: 5 credits a row,
+    refunded for the unknown ones."""
+    data = [{"first_name": TESTER_FIRST_NAMES[i % 50], "last_name": "Tester", "company_name": "Acme Corp"}
+            for i in range(known)]
+    data += [{"first_name": "Nobody", "last_name": f"Else{i}", "company_name": "Acme Corp"} for i in range(unknown)]
+    return {"type": "contact", "level": "standard", "fields_to_enrich": ["contact_mobile_phone"], "data": data}
+
+
+def assert_every_row_once_and_charged_once(job_id, *, user, known: int = 400, unknown: int = 100,
+                                           balance_before: Decimal) -> None:
+    """A `phone_job` ended completed, whatever happened to its workers: each row saved once, the job charged
+    once, each unknown row refunded once, and the wallet equal to its ledger."""
+    job = Job.objects.get(job_id=job_id)
+    assert job.status == "Enrichment Completed", (job.status, job.failure_reason)
+    assert JobRow.objects.filter(job=job).count() == known + unknown
+    deductions = LedgerEntry.objects.filter(job=job, kind="deduction")
+    assert [entry.amount for entry in deductions] == [Decimal(-5 * (known + unknown))]
+    assert LedgerEntry.objects.filter(job=job, kind="refund").count() == unknown
+    assert wallet_balance(user=user) == balance_before - 5 * known
+    assert ledger_sum(user=user) == wallet_balance(user=user)
+
+
+def _database_backends(*, condition: str = "true", call: str = "true") -> list[int]:
+    """The test database's sessions other than the test's own meeting `condition`, each passed to `call`
+    (in the select list: PostgreSQL may evaluate a WHERE clause's terms in any order)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT pid, {call} FROM pg_stat_activity WHERE datname = current_database() "
+                       f"AND pid <> pg_backend_pid() AND {condition}")
+        return [pid for pid, _ in cursor.fetchall()]
+
+
+def other_backends() -> set[int]:
+    """The sessions of the workers and of gunicorn."""
+    return set(_database_backends())
+
+
+def terminate_other_backends() -> set[int]:
+    """What a failover or a restart does to every other session of the database; the pids it ended
+    (waiting up to 5 s for each to be gone)."""
+    return set(_database_backends(call="pg_terminate_backend(pid, 5000)"))
+
+
+def a_backend_waits_on_a_lock() -> bool:
+    return bool(_database_backends(condition="wait_event_type = 'Lock'"))
+
+
+@contextmanager
+def table_locked(model):
+    """Holds an ACCESS EXCLUSIVE lock on the model's table from a connection of its own: whatever reads the
+    table waits until the block ends (a batch as slow as the test wants), the other tables are free."""
+    database = connection.settings_dict
+    with psycopg.connect(dbname=database["NAME"], user=database["USER"] or "postgres",
+                         password=database["PASSWORD"] or None, host=database["HOST"] or "127.0.0.1",
+                         port=database["PORT"] or 5432) as locker:
+        locker.execute(f"LOCK TABLE {model._meta.db_table} IN ACCESS EXCLUSIVE MODE")
+        yield

@@ -1,15 +1,12 @@
 """Runs a job's lifecycle: claim, prepare, row stages batch by batch, stats, credits, results."""
 
 import logging
-import os
-import socket
 import time
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import close_old_connections, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
@@ -23,6 +20,7 @@ from enrichment.credits import (
 from enrichment.job_input import job_input_records
 from enrichment.models import TERMINAL_STATUSES, Job, JobRow, JobStatus
 from enrichment.pipeline.compliance import apply_compliance
+from enrichment.pipeline.lease import DATABASE_ERRORS, JobLease, LeaseLost, lease_end
 from enrichment.pipeline.rows import BELOW_MIN_CONFIDENCE, WorkRow, output_rows
 from enrichment.pipeline.sinks import ResultsSinkError, results_sink
 from enrichment.pipeline.spec import EnrichmentSpec
@@ -35,7 +33,6 @@ from sources.contacts import RowKeys, SourceUnavailable
 logger = logging.getLogger(__name__)
 
 ROW_UID_NAMESPACE = uuid.UUID("5b0e8d1e-2f0c-4c55-9d3c-7f1a4a9e0c11")
-WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 
 
 def row_uid_for(job_id, position: int) -> str:
@@ -43,37 +40,32 @@ def row_uid_for(job_id, position: int) -> str:
     return uuid.uuid5(ROW_UID_NAMESPACE, f"{job_id}:{position}").hex
 
 
-def job_claim(*, job_id) -> Job | None:
+def job_claim(*, job_id) -> tuple[Job, JobLease] | None:
     """Takes the job's lease, or returns None when it is finished, paused or held by a live worker.
 
     A conditional UPDATE, so of two deliveries of the same task exactly one proceeds.
     """
-    now = timezone.now()
+    lease = JobLease(job_id)
     claimed = (
         Job.objects.filter(job_id=job_id)
         .exclude(status__in=[*TERMINAL_STATUSES, JobStatus.PAUSED])
-        .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
-        .update(lease_owner=WORKER_ID, lease_expires_at=now + timedelta(seconds=settings.JOB_LEASE_SECONDS),
-                attempts=F("attempts") + 1, started_at=Coalesce("started_at", Now()))
+        .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=Now()))
+        .update(lease_owner=lease.token, lease_expires_at=lease_end(), attempts=F("attempts") + 1,
+                started_at=Coalesce("started_at", Now()))
     )
+    if not claimed:
+        return None
     # The input is read from the cache when it is there (job_input_records): the column only on a miss.
-    return Job.objects.select_related("user").defer("input_data").get(job_id=job_id) if claimed else None
+    return Job.objects.select_related("user").defer("input_data").get(job_id=job_id), lease
 
 
-def _lease_renew(job: Job) -> None:
-    Job.objects.filter(job_id=job.job_id, lease_owner=WORKER_ID).update(
-        lease_expires_at=timezone.now() + timedelta(seconds=settings.JOB_LEASE_SECONDS))
-
-
-def _lease_release(job: Job) -> None:
-    Job.objects.filter(job_id=job.job_id, lease_owner=WORKER_ID).update(lease_owner="", lease_expires_at=None)
-
-
-def _status_set(job: Job, status: str, **fields) -> None:
+def _status_set(job: Job, lease: JobLease, status: str, **fields) -> None:
+    """Shows the job's status (and saves `fields`); raises LeaseLost, writing nothing, once another holds it."""
+    if not lease.held().update(status=status, updated_at=timezone.now(), **fields):
+        raise LeaseLost()
     job.status = status
     for name, value in fields.items():
         setattr(job, name, value)
-    Job.objects.filter(job_id=job.job_id).update(status=status, updated_at=timezone.now(), **fields)
 
 
 class StageLog:
@@ -125,8 +117,9 @@ def _apply_min_confidence(spec: EnrichmentSpec, rows: list[WorkRow]) -> None:
             row.withhold(BELOW_MIN_CONFIDENCE)
 
 
-def _rows_save(job: Job, spec: EnrichmentSpec, rows: list[WorkRow], log: StageLog) -> None:
-    """Saves a finished batch: its rows, what each is due back, and the job's progress, atomically."""
+def _rows_save(job: Job, lease: JobLease, spec: EnrichmentSpec, rows: list[WorkRow], log: StageLog) -> None:
+    """Saves a finished batch: its rows, what each is due back, and the job's progress, atomically; nothing
+    when another delivery holds the job now (LeaseLost)."""
     records = []
     for row in rows:
         outputs = output_rows(spec, row)
@@ -136,10 +129,13 @@ def _rows_save(job: Job, spec: EnrichmentSpec, rows: list[WorkRow], log: StageLo
                               refund_reason=reason))
     with transaction.atomic():
         JobRow.objects.bulk_create(records, ignore_conflicts=True)
-        job.rows_processed = processed_row_count(job)
-        Job.objects.filter(job_id=job.job_id).update(rows_processed=job.rows_processed, stage_log=log.as_list(),
-                                                     updated_at=timezone.now())
-    _lease_renew(job)
+        # Last, so the job's row is locked only for the commit (the heartbeat updates it too); a claim by
+        # another delivery either waits for this commit or makes this UPDATE match nothing and roll back.
+        rows_processed = processed_row_count(job)
+        if not lease.held().update(rows_processed=rows_processed, stage_log=log.as_list(),
+                                   updated_at=timezone.now()):
+            raise LeaseLost()
+    job.rows_processed = rows_processed
 
 
 def _row_status(outputs: list[dict]) -> str:
@@ -149,14 +145,23 @@ def _row_status(outputs: list[dict]) -> str:
     return "not_enriched" if statuses == {"not_enriched"} else "partially_enriched"
 
 
-def _pause_requested(job: Job) -> bool:
-    return Job.objects.filter(job_id=job.job_id, pause_requested=True).exists()
+def _pause_requested(lease: JobLease) -> bool:
+    """At a batch boundary: whether the client asked for a pause; LeaseLost when another delivery holds the job."""
+    pause_requested = lease.held().values_list("pause_requested", flat=True).first()
+    if pause_requested is None:
+        raise LeaseLost()
+    return pause_requested
 
 
-def job_pause_at_checkpoint(job: Job, *, stage: str) -> None:
-    """Stops at a batch boundary: records the checkpoint and releases the unprocessed rows' credits."""
+def job_pause_at_checkpoint(job: Job, *, stage: str, lease: JobLease | None = None) -> None:
+    """Stops at a batch boundary: records the checkpoint and releases the unprocessed rows' credits.
+
+    From the runner, only while its `lease` holds the job (else LeaseLost); without one, a job no worker runs.
+    """
     with transaction.atomic():
         job = Job.objects.select_for_update().get(job_id=job.job_id)
+        if lease is not None and job.lease_owner != lease.token:
+            raise LeaseLost()
         rows_processed = processed_row_count(job)
         job.pause_count += 1
         release_unprocessed_credits(job, reference=f"job:{job.job_id}:pause:{job.pause_count}",
@@ -170,11 +175,14 @@ def job_pause_at_checkpoint(job: Job, *, stage: str) -> None:
     job_status_changed(job)
 
 
-def job_fail(job: Job, *, reason: str, meta: dict) -> None:
-    """Ends the job as Failure: processed rows are reconciled, unprocessed rows refunded."""
+def job_fail(job: Job, *, reason: str, meta: dict, lease: JobLease | None = None) -> None:
+    """Ends the job as Failure: processed rows are reconciled, unprocessed rows refunded.
+
+    From the runner, only while its `lease` holds the job: a job another delivery took over is left to it.
+    """
     with transaction.atomic():
         job = Job.objects.select_for_update().get(job_id=job.job_id)
-        if job.status in TERMINAL_STATUSES:
+        if job.status in TERMINAL_STATUSES or (lease is not None and job.lease_owner != lease.token):
             return
         rows_processed = processed_row_count(job)
         reconcile_job_credits(job)
@@ -186,18 +194,18 @@ def job_fail(job: Job, *, reason: str, meta: dict) -> None:
     job_status_changed(job)
 
 
-def _run_row_stages(job: Job, log: StageLog) -> bool:
-    """Runs every row stage over each batch; False when the job paused instead of finishing."""
+def _run_row_stages(job: Job, lease: JobLease, log: StageLog) -> bool:
+    """Runs every row stage over each batch not saved yet; False when the job paused instead of finishing."""
     spec = EnrichmentSpec.of_job(job)
     rows = _rows_to_process(job, spec)
     batch_size = settings.ENRICHMENT_BATCH_SIZE
     for start in range(0, len(rows), batch_size):
-        if _pause_requested(job):
-            job_pause_at_checkpoint(job, stage=str(job.status))
+        if _pause_requested(lease):
+            job_pause_at_checkpoint(job, stage=str(job.status), lease=lease)
             return False
         batch = rows[start:start + batch_size]
-        batch_enrich(spec, batch, log, show_status=lambda status: _status_set(job, status))
-        _rows_save(job, spec, batch, log)
+        batch_enrich(spec, batch, log, show_status=lambda status: _status_set(job, lease, status))
+        _rows_save(job, lease, spec, batch, log)
     return True
 
 
@@ -231,16 +239,16 @@ def batch_enrich(spec: EnrichmentSpec, rows: list[WorkRow], log: StageLog, *,
     _apply_min_confidence(spec, rows)
 
 
-def _finish(job: Job, log: StageLog) -> None:
-    _status_set(job, JobStatus.STATS)
+def _finish(job: Job, lease: JobLease, log: StageLog) -> None:
+    _status_set(job, lease, JobStatus.STATS)
     stats = field_stats(job)
-    _status_set(job, JobStatus.RECONCILING, field_stats=stats)
+    _status_set(job, lease, JobStatus.RECONCILING, field_stats=stats)
     reconcile_job_credits(job)
     sink = results_sink()
     if sink is None:
         log.skip("results_sink", JobStatus.SAVING, "no results store configured (PostgreSQL rows only)")
     else:
-        _status_set(job, JobStatus.SAVING)
+        _status_set(job, lease, JobStatus.SAVING)
         started = time.perf_counter()
         stage = _NamedStage("results_sink", JobStatus.SAVING)
         try:
@@ -250,10 +258,10 @@ def _finish(job: Job, log: StageLog) -> None:
             log.fail(stage, StageResult(0, sink.source, f"failed: {exc}"), time.perf_counter() - started)
         else:
             log.record(stage, StageResult(written, sink.source), time.perf_counter() - started)
-    _status_set(job, JobStatus.SAVING_ROWS)
+    _status_set(job, lease, JobStatus.SAVING_ROWS)
     log.record(_NamedStage("row_results", JobStatus.SAVING_ROWS), StageResult(job.rows_processed, "postgresql"))
-    _status_set(job, JobStatus.COMPLETED, stage_log=log.as_list(), finished_at=timezone.now(),
-                pause_requested=False, checkpoint=None)
+    _status_set(job, lease, JobStatus.COMPLETED, stage_log=log.as_list(), finished_at=timezone.now(),
+                pause_requested=False, checkpoint=None, lease_owner="", lease_expires_at=None)
     job_status_changed(job)
 
 
@@ -263,21 +271,58 @@ class _NamedStage(Stage):
 
 
 def job_run(*, job_id) -> None:
-    job = job_claim(job_id=job_id)
-    if job is None:
+    claim = job_claim(job_id=job_id)
+    if claim is None:
         return
-    try:
-        if job.attempts > settings.JOB_MAX_ATTEMPTS:
-            job_fail(job, reason=f"The job stopped its worker {job.attempts - 1} times and was abandoned.",
-                     meta={"stage": job.status, "attempts": job.attempts - 1})
-            return
-        log = StageLog(job.stage_log)
-        _status_set(job, JobStatus.STARTED)
-        _status_set(job, JobStatus.PREPARING)
-        if _run_row_stages(job, log):
-            _finish(job, log)
-    except Exception as exc:
-        logger.exception("Job %s failed", job_id)
-        job_fail(job, reason=f"{type(exc).__name__}: {exc}", meta={"stage": job.status, "error": type(exc).__name__})
-    finally:
-        _lease_release(job)
+    job, lease = claim
+    with lease.heartbeat():
+        try:
+            if job.attempts > settings.JOB_MAX_ATTEMPTS:
+                job_fail(job, lease=lease, meta={"stage": job.status, "attempts": job.attempts - 1},
+                         reason=f"The job stopped its worker {job.attempts - 1} times and was abandoned.")
+                return
+            _job_work_retrying_database_errors(job, lease)
+        except LeaseLost:
+            logger.warning("Job %s: this worker lost its lease (another delivery holds the job); it stops without "
+                           "writing", job_id)
+        except DATABASE_ERRORS:
+            # Not the job's fault: it stays as it is, and once the lease runs out the sweep enqueues it again.
+            logger.exception("Job %s: the database stayed unreachable; the job is left to the stale-job sweep",
+                             job_id)
+        except Exception as exc:
+            logger.exception("Job %s failed", job_id)
+            job_fail(job, lease=lease, reason=f"{type(exc).__name__}: {exc}",
+                     meta={"stage": job.status, "error": type(exc).__name__})
+
+
+def _job_work(job: Job, lease: JobLease) -> None:
+    """From the first batch not saved yet to the end; safe to run again after an interruption (rows are
+    keyed by a deterministic id, ledger movements by a unique reference)."""
+    log = StageLog(job.stage_log)
+    _status_set(job, lease, JobStatus.STARTED)
+    _status_set(job, lease, JobStatus.PREPARING)
+    if _run_row_stages(job, lease, log):
+        _finish(job, lease, log)
+
+
+def _job_work_retrying_database_errors(job: Job, lease: JobLease) -> None:
+    """Runs the job; when its database session breaks (a failover, a restart, a network cut), closes the
+    session and goes on from the last saved batch, JOB_DATABASE_RETRIES times in a row at most (waits of
+    1, 2, 4… seconds; a saved batch starts the count again). The lease's heartbeat keeps the job meanwhile."""
+    failures, rows_at_last_failure = 0, -1
+    while True:
+        try:
+            if failures:
+                # What the saved batches logged: the interrupted batch's entries were rolled back with it.
+                job.refresh_from_db(fields=["stage_log"])
+            return _job_work(job, lease)
+        except DATABASE_ERRORS as error:
+            close_old_connections()
+            failures = 1 if job.rows_processed > rows_at_last_failure else failures + 1
+            rows_at_last_failure = job.rows_processed
+            if failures > settings.JOB_DATABASE_RETRIES:
+                raise
+            delay = 2 ** (failures - 1)
+            logger.warning("Job %s: database error (%s); going on from row %s in %s s", job.job_id, error,
+                           job.rows_processed, delay)
+            time.sleep(delay)
