@@ -22,7 +22,8 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin on eCore's site: its index links the operators' dashboard (ecore/admin_site.py).
+    "ecore.apps.EcoreAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -57,7 +58,8 @@ WSGI_APPLICATION = "ecore.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # The project's own templates: the admin's index and dashboard, the landing page, ReDoc's page.
+        "DIRS": [BASE_DIR / "ecore" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
