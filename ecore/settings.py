@@ -32,6 +32,8 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "rest_framework",
     "drf_spectacular",
+    # Swagger UI's and ReDoc's files, served from this package: the API docs load with no internet.
+    "drf_spectacular_sidecar",
     "tokens",
     "pricing",
     "wallet",
@@ -132,6 +134,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Contact and account enrichment, paid for with prepaid credits.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # Celery: late acknowledgement and a prefetch of one so a killed worker's job is redelivered,
