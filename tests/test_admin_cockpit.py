@@ -33,10 +33,12 @@ def test_a_job_page_shows_status_credits_and_stages_as_tables_with_the_input_fol
     assert "hooks.example.com" in page and "HTTP 500" in page
     # The input comes after the status, the stages and the rows, folded.
     assert page.index("Enrichment Completed") < page.index("Stages") < page.index('id="job-input"')
-    assert page.index("rows-group") < page.index('id="job-input"')
+    assert page.index("webhook_deliveries-group") < page.index('id="job-rows"') < page.index('id="job-input"')
     assert re.search(r'id="job-input"[^>]*>\s*<details>\s*<summary>.*Input: 3 records', page, re.S)
     assert escape('{"first_name": "Jane", "last_name": "Doe", "company_name": "Acme Corp"}') in page
     assert "JobRow object" not in page and "row 1 of job " in page
+    assert ("<td>Partial</td><td>job_title (datacore), contact_email (datacore)</td><td>no_phone</td>"
+            '<td class="numeric">5</td><td class="numeric">5</td>') in page
 
 
 def test_the_ledger_link_of_a_job_lists_that_jobs_entries_only(admin_client, finished_job, make_client, alice):

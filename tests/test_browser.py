@@ -126,15 +126,20 @@ def test_an_operator_follows_a_job_from_the_list_to_its_page_and_its_ledger(visi
     expect(page.locator("#webhook_deliveries-group")).to_contain_text("hooks.example.com")
 
     # The input is folded, and below everything else on the page.
-    input_box, rows_box = page.locator("#job-input").bounding_box(), page.locator("#rows-group").bounding_box()
+    input_box, rows_box = page.locator("#job-input").bounding_box(), page.locator("#job-rows").bounding_box()
     assert input_box["y"] > rows_box["y"] > page.locator(".field-stage_log_table").bounding_box()["y"]
     assert page.locator("#job-input details").get_attribute("open") is None
     expect(page.locator("#job-input pre")).to_be_hidden()
     assert "JobRow object" not in page.content()
     visit.screenshot("admin-job-page")
 
-    page.locator("#rows-group summary").click()
-    expect(page.locator("#rows-group")).to_contain_text(f"row 1 of job {str(finished_job.pk)[:8]}…")
+    expect(page.locator("#job-rows table")).to_be_hidden()
+    page.locator("#job-rows summary").click()
+    rows = page.locator("#job-rows tbody tr")
+    expect(rows).to_have_count(3)
+    assert cells(rows.nth(1)) == [f"row 2 of job {str(finished_job.pk)[:8]}…", rows.nth(1).locator("td").nth(1)
+                                  .inner_text(), "Partial", "job_title (datacore), contact_email (datacore)",
+                                  "no_phone", "5", "5"]
     page.locator("#job-input summary").click()
     expect(page.locator("#job-input pre")).to_contain_text('"first_name": "Jane", "last_name": "Doe"')
     visit.screenshot("admin-job-page-unfolded")
