@@ -22,7 +22,8 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin on eCore's site: its index links the operators' dashboard (ecore/admin_site.py).
+    "ecore.apps.EcoreAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -31,6 +32,8 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "rest_framework",
     "drf_spectacular",
+    # Swagger UI's and ReDoc's files, served from this package: the API docs load with no internet.
+    "drf_spectacular_sidecar",
     "tokens",
     "pricing",
     "wallet",
@@ -57,7 +60,8 @@ WSGI_APPLICATION = "ecore.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # The project's own templates: the admin's index and dashboard, the landing page, ReDoc's page.
+        "DIRS": [BASE_DIR / "ecore" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -133,6 +137,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Contact and account enrichment, paid for with prepaid credits.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # A running job's lease: a killed worker's job is taken over once the lease runs out and the sweep runs

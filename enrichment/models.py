@@ -1,5 +1,6 @@
 import uuid
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import models
@@ -136,6 +137,9 @@ class JobRow(models.Model):
         ordering = ["position"]
         constraints = [models.UniqueConstraint(fields=["job", "position"], name="job_row_once_per_position")]
 
+    def __str__(self):
+        return f"row {self.position + 1} of job {str(self.job_id)[:8]}…"
+
 
 class IdempotencyRecord(models.Model):
     """A stored response replayed for retries carrying the same `Idempotency-Key` (scoped to a token)."""
@@ -150,6 +154,9 @@ class IdempotencyRecord(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["token", "key"], name="idempotency_key_once_per_token")]
+
+    def __str__(self):
+        return f"Idempotency-Key {self.key} · {self.endpoint}"
 
 
 class WebhookSecret(models.Model):
@@ -191,4 +198,5 @@ class WebhookDelivery(models.Model):
         indexes = [models.Index(fields=["status", "next_attempt_at"], name="webhook_delivery_due")]
 
     def __str__(self):
-        return f"{self.event} {self.event_id} ({self.status})"
+        attempts = f"{self.attempts} attempt{'' if self.attempts == 1 else 's'}"
+        return f"{self.event} webhook to {urlsplit(self.url).hostname} · {self.status} after {attempts}"

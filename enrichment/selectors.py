@@ -1,4 +1,8 @@
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+
+from django.db import connection
+from django.db.models import Count, Sum
+from django.db.models.functions import TruncDate
 
 from ecore.exceptions import format_credits
 from enrichment.models import TERMINAL_STATUSES, Job, JobRow, JobStatus, WebhookDelivery
@@ -131,3 +135,39 @@ def job_result_rows(job: Job) -> tuple[list[str], list[dict]]:
         rows.extend(outputs)
     columns = result_columns(job, rows)
     return columns, [{name: row[name] for name in columns if name in row} for row in rows]
+
+
+def jobs_per_day(*, since: datetime) -> dict[date, dict[str, int]]:
+    """Jobs submitted and their input rows per UTC day since `since`, over every user, in one query."""
+    days = (Job.objects.filter(created_at__gte=since).order_by()
+            .annotate(day=TruncDate("created_at", tzinfo=UTC)).values("day")
+            .annotate(jobs=Count("job_id"), rows=Sum("record_count")))
+    return {row["day"]: {"jobs": row["jobs"], "rows": row["rows"]} for row in days}
+
+
+# Note: plain SQL because the ORM cannot unnest a JSON array of rows and then an object of field
+# sources (jsonb_array_elements, then jsonb_each); PostgreSQL does it in one pass over the rows.
+_FILL_RATE_BY_SOURCE = """
+    WITH outputs AS (
+        SELECT output.value AS row, jsonb_array_length(job.fields_to_enrich) AS requested
+        FROM enrichment_job job
+        JOIN enrichment_jobrow jobrow ON jobrow.job_id = job.job_id
+        CROSS JOIN LATERAL jsonb_array_elements(jobrow.output) AS output
+        WHERE job.created_at >= %s
+    )
+    SELECT filled.value ->> 'source', count(*), (SELECT coalesce(sum(requested), 0) FROM outputs)
+    FROM outputs CROSS JOIN LATERAL jsonb_each(outputs.row -> 'field_sources') AS filled
+    GROUP BY 1
+    ORDER BY 2 DESC, 1
+"""
+
+
+def fill_rate_by_source(*, since: datetime) -> list[dict]:
+    """For each source, the requested values it filled and their share of every value requested
+    (one per requested field and output row) in the jobs submitted since `since`; the shares add up
+    to the overall fill rate. One query."""
+    with connection.cursor() as cursor:
+        cursor.execute(_FILL_RATE_BY_SOURCE, [since])
+        rows = cursor.fetchall()
+    return [{"source": source or "unknown", "filled": filled, "requested": requested,
+             "rate": filled / requested if requested else 0.0} for source, filled, requested in rows]

@@ -13,3 +13,12 @@ def field_stats(job: Job) -> dict:
             for name, counts in fields.items():
                 counts["enriched" if output.get(name) else "not_enriched"] += 1
     return {"rows": rows, "fields": fields}
+
+
+def fill_rate(stats: dict | None) -> float | None:
+    """The share of requested values filled, over every field and output row of stored field_stats;
+    None before a job's stats are calculated."""
+    fields = (stats or {}).get("fields") or {}
+    filled = sum(counts["enriched"] for counts in fields.values())
+    requested = filled + sum(counts["not_enriched"] for counts in fields.values())
+    return filled / requested if requested else None

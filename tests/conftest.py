@@ -170,3 +170,28 @@ def alice_funded_for_500_rows(alice) -> Decimal:
     plan_assign(username=alice.username, enrichment_limit=500)
     wallet_topup(user=alice, amount=Decimal("2000"))
     return Decimal("3000")
+
+
+@pytest.fixture
+def finished_job(api_client, alice):
+    """A 3-row contact job run through the pipeline as the worker runs it (Jane found with a phone, Robert
+    found without one, the third unknown), with a webhook delivery that failed: what the admin shows."""
+    from enrichment.models import Job, WebhookDelivery
+    from enrichment.tasks import run_enrichment_job
+    from tests.factories import make_company, make_person
+
+    company = make_company("Acme Corp", "https://www.acme.com")
+    make_person(company, "Jane", "Doe", contact_email="jane.doe@acme.com", contact_mobile_phone="+15125550111")
+    make_person(company, "Robert", "Smith", contact_email="rsmith@acme.com", job_title="CTO", contact_mobile_phone="")
+    response = api_client.post("/api/v1/enrichment/submit/", {
+        "type": "contact", "level": "standard", "fields_to_enrich": ["contact_email", "job_title", "contact_mobile_phone"],
+        "data": [{"first_name": "Jane", "last_name": "Doe", "company_name": "Acme Corp"},
+                 {"first_name": "Robert", "last_name": "Smith", "company_website": "acme.com"},
+                 {"contact_email": "nobody@nowhere.example"}]}, format="json")
+    assert response.status_code == 200, response.json()
+    run_enrichment_job(response.json()["job_id"])
+    job = Job.objects.get(pk=response.json()["job_id"])
+    WebhookDelivery.objects.create(job=job, event="Enrichment Completed", url="https://hooks.example.com/ecore",
+                                   payload={}, attempts=3, status=WebhookDelivery.Status.FAILED,
+                                   last_status_code=500, last_error="HTTP 500")
+    return job

@@ -55,3 +55,6 @@ class TestTokenUsage(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["token", "day"], name="test_token_usage_once_per_day")]
+
+    def __str__(self):
+        return f"{self.count} requests on {self.day:%Y-%m-%d} by token {self.token_id}"

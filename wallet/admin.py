@@ -4,10 +4,20 @@ from django import forms
 from django.contrib import admin, messages
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
+from django.utils.html import format_html
 
 from ecore.exceptions import ApplicationError
 from wallet.models import LedgerEntry, Wallet
+from wallet.selectors import ledger_reason
 from wallet.services import wallet_adjust, wallet_topup
+
+
+def job_link(entry: LedgerEntry) -> str:
+    """The entry's job by its raw id: loading each job would also read its input (up to a megabyte)."""
+    if entry.job_id is None:
+        return "—"
+    return format_html('<a href="{}">{}…</a>', reverse("admin:enrichment_job_change", args=[entry.job_id]),
+                       str(entry.job_id)[:8])
 
 
 class WalletMovementForm(forms.Form):
@@ -20,12 +30,20 @@ class LedgerEntryInline(admin.TabularInline):
     model = LedgerEntry
     extra = 0
     can_delete = False
-    fields = ("created_at", "kind", "amount", "balance_after", "job", "reference", "note")
+    fields = ("created_at", "kind", "reason", "amount", "balance_after", "job_column", "reference", "note")
     readonly_fields = fields
     ordering = ("-created_at", "-id")
 
     def has_add_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="reason")
+    def reason(self, entry: LedgerEntry) -> str:
+        return ledger_reason(entry)
+
+    @admin.display(description="job")
+    def job_column(self, entry: LedgerEntry) -> str:
+        return job_link(entry)
 
 
 @admin.register(Wallet)
@@ -75,10 +93,23 @@ class WalletAdmin(admin.ModelAdmin):
 
 @admin.register(LedgerEntry)
 class LedgerEntryAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "wallet", "kind", "amount", "balance_after", "job", "reference")
-    list_filter = ("kind",)
+    list_display = ("created_at", "user", "kind", "reason", "amount", "balance_after", "job_column", "reference")
+    list_filter = ("kind", ("created_at", admin.DateFieldListFilter))
+    list_select_related = ("wallet__user",)
     search_fields = ("wallet__user__username", "reference", "note")
     readonly_fields = [f.name for f in LedgerEntry._meta.fields]
+
+    @admin.display(description="user", ordering="wallet__user__username")
+    def user(self, entry: LedgerEntry):
+        return entry.wallet.user
+
+    @admin.display(description="reason")
+    def reason(self, entry: LedgerEntry) -> str:
+        return ledger_reason(entry)
+
+    @admin.display(description="job", ordering="job")
+    def job_column(self, entry: LedgerEntry) -> str:
+        return job_link(entry)
 
     def has_add_permission(self, request):
         return False

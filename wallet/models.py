@@ -67,7 +67,12 @@ class LedgerEntry(models.Model):
         indexes = [models.Index(fields=["job", "kind"])]
 
     def __str__(self):
-        return f"{self.get_kind_display()} {self.amount.normalize():f} ({self.reference or self.note})"
+        # Note: imported here because wallet.selectors imports this module.
+        from wallet.selectors import ledger_reason
+
+        sign = "−" if self.amount < 0 else "+"
+        day = f" · {self.created_at:%Y-%m-%d}" if self.created_at else ""
+        return f"{sign}{abs(self.amount).normalize():f} credits · {ledger_reason(self)}{day}"
 
     def save(self, *args, **kwargs):
         if self.pk is not None:

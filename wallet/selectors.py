@@ -1,7 +1,7 @@
-from datetime import UTC
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from django.db.models import Case, Count, DecimalField, F, Min, Q, Sum, Value, When
+from django.db.models import Case, Count, DecimalField, F, Min, OuterRef, Q, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce, TruncDate
 
 from wallet.models import LedgerEntry, Wallet
@@ -23,6 +23,29 @@ def job_credit_totals(*, job) -> dict[str, Decimal]:
         "charged": -totals.get(LedgerEntry.Kind.DEDUCTION, Decimal("0")),
         "refunded": totals.get(LedgerEntry.Kind.REFUND, Decimal("0")),
     }
+
+
+def job_net_credits():
+    """An annotation for a queryset of jobs: what each job kept of its charges (deductions less refunds).
+
+    A subquery on the ledger's (job, kind) index, so a page of jobs costs one query however many it lists.
+    """
+    spent = (LedgerEntry.objects.filter(job=OuterRef("pk"), kind__in=[LedgerEntry.Kind.DEDUCTION,
+                                                                      LedgerEntry.Kind.REFUND])
+             .order_by().values("job").annotate(total=Sum("amount")).values("total"))
+    zero = Value(Decimal("0"), output_field=DecimalField(max_digits=14, decimal_places=4))
+    return -Coalesce(Subquery(spent, output_field=DecimalField(max_digits=14, decimal_places=4)), zero)
+
+
+def credits_per_day(*, since: datetime) -> dict[date, dict[str, Decimal]]:
+    """Credits charged and refunded per UTC day since `since`, over every wallet, in one query."""
+    zero = Value(Decimal("0"), output_field=DecimalField(max_digits=14, decimal_places=4))
+    days = (LedgerEntry.objects.filter(created_at__gte=since,
+                                       kind__in=[LedgerEntry.Kind.DEDUCTION, LedgerEntry.Kind.REFUND]).order_by()
+            .annotate(day=TruncDate("created_at", tzinfo=UTC)).values("day")
+            .annotate(charged=Coalesce(Sum(-F("amount"), filter=Q(kind=LedgerEntry.Kind.DEDUCTION)), zero),
+                      refunded=Coalesce(Sum("amount", filter=Q(kind=LedgerEntry.Kind.REFUND)), zero)))
+    return {row["day"]: {"charged": row["charged"], "refunded": row["refunded"]} for row in days}
 
 
 # What each single lookup writes as its ledger note (enrichment/single.py), by endpoint.
