@@ -7,8 +7,10 @@ FROM python:3.11-slim
 
 # PYTHONPATH: import the project from /app (not from site-packages) so that
 # BASE_DIR, and with it STATIC_ROOT=/app/var/static, points into /app.
+# DEBUG=false: the image is production's; settings then require SECRET_KEY (README, Configuration).
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
+    DEBUG=false \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     DJANGO_SETTINGS_MODULE=ecore.settings \

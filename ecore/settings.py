@@ -7,12 +7,14 @@ when DEBUG is off).
 
 from pathlib import Path
 
-import environ
 from django.core.exceptions import ImproperlyConfigured
+
+from ecore.env import Env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-env = environ.Env()
+# Booleans must say true or false: a typo such as BIGQUERY_ENABLED=ture stops start-up (ecore/env.py).
+env = Env()
 
 DEBUG = env.bool("DEBUG", default=True)
 _DEV_SECRET = "dev-only-insecure-secret-key-change-me"
