@@ -48,6 +48,11 @@ EXPOSE 8000
 # lookups on a 2-core machine (4 workers: about a fifth more than 2; 6: fewer, from contention).
 ENV WEB_CONCURRENCY=4
 
+# Liveness of the web process: /healthz touches no dependency (/readyz checks them; docker-compose.yml's web
+# uses it). The worker and beat containers have no web server and override this in docker-compose.yml.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
+
 # docker-compose.yml runs migrations before this; worker and beat override it.
 CMD ["gunicorn", "ecore.wsgi:application", "--bind", "0.0.0.0:8000", \
      "--access-logfile", "-", "--error-logfile", "-"]

@@ -263,6 +263,9 @@ MEILISEARCH_API_KEY = env.str("MEILISEARCH_API_KEY", default="")
 MEILISEARCH_INDEX = env.str("MEILISEARCH_INDEX", default="companies")
 MEILISEARCH_TIMEOUT_SECONDS = env.int("MEILISEARCH_TIMEOUT_SECONDS", default=5)
 
+# /readyz: how long each dependency's check may take (they run at once).
+READINESS_TIMEOUT_SECONDS = env.float("READINESS_TIMEOUT_SECONDS", default=2.0)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
