@@ -42,6 +42,11 @@ RUN pip install . \
 
 USER app
 
+# Where each process of a container writes its metrics (ecore/metrics.py): every container has its own /tmp,
+# and gunicorn and the Celery worker clean it as they start. Set only now, so that the build's collectstatic
+# does not create it as root.
+ENV PROMETHEUS_MULTIPROC_DIR=/tmp/ecore-metrics
+
 EXPOSE 8000
 
 # gunicorn reads its worker count from WEB_CONCURRENCY: two per core served the most single-record
@@ -54,5 +59,5 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
 
 # docker-compose.yml runs migrations before this; worker and beat override it.
-CMD ["gunicorn", "ecore.wsgi:application", "--bind", "0.0.0.0:8000", \
+CMD ["gunicorn", "-c", "python:ecore.gunicorn_conf", "ecore.wsgi:application", "--bind", "0.0.0.0:8000", \
      "--access-logfile", "-", "--error-logfile", "-"]

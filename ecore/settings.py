@@ -5,6 +5,8 @@ and Redis on localhost; production must set SECRET_KEY (start-up fails otherwise
 when DEBUG is off).
 """
 
+import ipaddress
+import os
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -41,6 +43,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so the latency it measures is the whole of Django's.
+    "ecore.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serves the admin's and API docs' static files when DEBUG is off (gunicorn serves no files).
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -265,6 +269,26 @@ MEILISEARCH_TIMEOUT_SECONDS = env.int("MEILISEARCH_TIMEOUT_SECONDS", default=5)
 
 # /readyz: how long each dependency's check may take (they run at once).
 READINESS_TIMEOUT_SECONDS = env.float("READINESS_TIMEOUT_SECONDS", default=2.0)
+
+# GET /metrics (Prometheus): with `Authorization: Bearer <METRICS_TOKEN>`, or from an address in
+# METRICS_ALLOWED_NETWORKS when no proxy forwarded the request (behind a reverse proxy on the same host every
+# client would otherwise come from loopback).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+try:
+    METRICS_ALLOWED_NETWORKS = [ipaddress.ip_network(network, strict=False) for network in
+                                env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"])]
+except ValueError as exc:
+    raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {exc}") from None
+# The Celery worker's own metrics endpoint (prometheus_client's server, no authentication: keep it on a
+# private network); off unless set. It serves what every pool process wrote to PROMETHEUS_MULTIPROC_DIR.
+METRICS_PORT = env.int("METRICS_PORT", default=0)
+METRICS_ADDR = env.str("METRICS_ADDR", default="127.0.0.1")
+if "PROMETHEUS_MULTIPROC_DIR" in os.environ and not os.environ["PROMETHEUS_MULTIPROC_DIR"]:
+    # prometheus-client would take the empty name for the working directory and write its files there.
+    raise ImproperlyConfigured("PROMETHEUS_MULTIPROC_DIR is set but empty: name a directory, or unset it")
+if METRICS_PORT and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    raise ImproperlyConfigured("METRICS_PORT needs PROMETHEUS_MULTIPROC_DIR in the worker's environment: without "
+                               "it the pool processes' samples are invisible to the worker's metrics endpoint")
 
 LOGGING = {
     "version": 1,

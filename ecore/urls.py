@@ -7,6 +7,7 @@ from ecore import ops_views
 urlpatterns = [
     path("healthz", ops_views.healthz, name="healthz"),
     path("readyz", ops_views.readyz, name="readyz"),
+    path("metrics", ops_views.metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("enrichment.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

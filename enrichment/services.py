@@ -10,6 +10,7 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from ecore.exceptions import ApplicationError, InsufficientCredits, PlanLimitExceeded, ValidationFailed
+from ecore.metrics import JOBS_SUBMITTED
 from enrichment.credits import processed_row_count
 from enrichment.job_input import job_input_keep
 from enrichment.models import TERMINAL_STATUSES, Job, JobStatus
@@ -59,6 +60,7 @@ def job_submit(*, user, submission: SubmissionRequest, input_file_name: str = ""
             wallet_deduct(user=user, amount=estimate.total, job=job, reference=f"job:{job.job_id}:submit",
                           note=f"{job.record_count} {job.type} rows at {estimate.per_input_row} credits")
         transaction.on_commit(lambda: job_dispatch(job=job, records=submission.data))
+    JOBS_SUBMITTED.labels(type=job.type, level=job.level).inc()
     return job, estimate
 
 

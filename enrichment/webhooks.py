@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from ecore.metrics import WEBHOOK_DELIVERIES
 from enrichment.models import Job, JobStatus, WebhookDelivery, WebhookSecret
 from enrichment.selectors import job_status_document
 
@@ -38,6 +39,9 @@ RESPONSE_EXCERPT_BYTES = 1000
 ATTEMPT_CLAIM_SECONDS = 120
 # A pending delivery this far past its due time lost its message (broker outage, worker killed).
 LOST_AFTER_SECONDS = 60
+# An attempt's outcome on ecore_webhook_deliveries_total: still pending after an attempt means it will be retried.
+WEBHOOK_OUTCOMES = {WebhookDelivery.Status.DELIVERED: "delivered", WebhookDelivery.Status.PENDING: "retrying",
+                    WebhookDelivery.Status.FAILED: "failed"}
 PRIVATE_DESTINATION = "Webhook URLs must point to a public address; private, loopback and link-local ones are refused."
 
 
@@ -207,6 +211,7 @@ def webhook_delivery_attempt(*, delivery_id: int) -> WebhookDelivery | None:
     if timezone.now() >= deadline:
         delivery.status, delivery.next_attempt_at = WebhookDelivery.Status.FAILED, None
         delivery.save(update_fields=["status", "next_attempt_at"])
+        WEBHOOK_DELIVERIES.labels(outcome="failed").inc()
         return delivery
     body = json.dumps(delivery.payload, separators=(",", ":")).encode()
     timestamp = int(time.time())
@@ -238,6 +243,7 @@ def webhook_delivery_attempt(*, delivery_id: int) -> WebhookDelivery | None:
         delivery.next_attempt_at = now + timedelta(seconds=retry_delay)
     delivery.save(update_fields=["attempts", "status", "next_attempt_at", "delivered_at", "last_status_code",
                                  "last_response_excerpt", "last_error"])
+    WEBHOOK_DELIVERIES.labels(outcome=WEBHOOK_OUTCOMES[delivery.status]).inc()
     if delivery.status == WebhookDelivery.Status.PENDING:
         webhook_delivery_enqueue(delivery_id=delivery.pk, countdown=retry_delay)
     return delivery
