@@ -59,5 +59,5 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
 
 # docker-compose.yml runs migrations before this; worker and beat override it.
-CMD ["gunicorn", "-c", "python:ecore.gunicorn_conf", "ecore.wsgi:application", "--bind", "0.0.0.0:8000", \
-     "--access-logfile", "-", "--error-logfile", "-"]
+# Logs go to stderr, one JSON line per event (ecore/logs.py); each request's line replaces gunicorn's access log.
+CMD ["gunicorn", "-c", "python:ecore.gunicorn_conf", "ecore.wsgi:application", "--bind", "0.0.0.0:8000"]

@@ -12,6 +12,7 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 
 from ecore.env import Env
+from ecore.logs import log_settings, logging_config, structlog_configure
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -43,7 +44,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First, so the latency it measures is the whole of Django's.
+    # First, so that every line a request logs carries its request_id, and the latency each measures is the
+    # whole of Django's.
+    "ecore.middleware.RequestLogMiddleware",
     "ecore.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serves the admin's and API docs' static files when DEBUG is off (gunicorn serves no files).
@@ -290,9 +293,9 @@ if METRICS_PORT and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     raise ImproperlyConfigured("METRICS_PORT needs PROMETHEUS_MULTIPROC_DIR in the worker's environment: without "
                                "it the pool processes' samples are invisible to the worker's metrics endpoint")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="WARNING")},
-}
+# Logs (ecore/logs.py): one JSON line per event on stderr, with request_id, user_id and job_id; readable lines
+# (LOG_FORMAT=console) by default only while DEBUG is on and stderr is a terminal. The Celery worker logs the same
+# way: LOG_LEVEL, not its --loglevel, sets the level.
+LOG_FORMAT, LOG_LEVEL = log_settings(env, debug=DEBUG)
+structlog_configure()
+LOGGING = logging_config(LOG_FORMAT, LOG_LEVEL)

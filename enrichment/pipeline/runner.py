@@ -6,6 +6,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 
+import structlog
 from django.conf import settings
 from django.db import close_old_connections, transaction
 from django.db.models import F, Q
@@ -33,6 +34,7 @@ from enrichment.webhooks import job_status_changed
 from sources.contacts import RowKeys, SourceUnavailable
 
 logger = logging.getLogger(__name__)
+events = structlog.get_logger(__name__)
 
 ROW_UID_NAMESPACE = uuid.UUID("5b0e8d1e-2f0c-4c55-9d3c-7f1a4a9e0c11")
 
@@ -199,8 +201,11 @@ def job_fail(job: Job, *, reason: str, meta: dict, lease: JobLease | None = None
 
 
 def _job_ended(job: Job) -> None:
-    """A job completed or failed: counted, and its webhook event recorded."""
+    """A job completed or failed: counted, logged, and its webhook event recorded."""
     JOBS_FINISHED.labels(status=job.status).inc()
+    seconds = (job.finished_at - job.started_at).total_seconds() if job.started_at and job.finished_at else None
+    events.info("job_finished", status=job.status, rows=job.record_count, rows_processed=job.rows_processed,
+                attempts=job.attempts, duration_seconds=seconds)
     job_status_changed(job)
 
 
@@ -292,8 +297,10 @@ class _NamedStage(Stage):
 def job_run(*, job_id) -> None:
     claim = job_claim(job_id=job_id)
     if claim is None:
+        events.info("job_not_claimed")  # finished, paused, or another worker holds its lease
         return
     job, lease = claim
+    events.info("job_started", attempt=job.attempts, rows=job.record_count, job_type=job.type, job_level=job.level)
     with lease.heartbeat():
         try:
             if job.attempts > settings.JOB_MAX_ATTEMPTS:
