@@ -13,6 +13,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from ecore.env import Env
 from ecore.logs import log_settings, logging_config, structlog_configure
+from ecore.sentry import sentry_setup
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -299,3 +300,12 @@ if METRICS_PORT and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 LOG_FORMAT, LOG_LEVEL = log_settings(env, debug=DEBUG)
 structlog_configure()
 LOGGING = logging_config(LOG_FORMAT, LOG_LEVEL)
+
+# Error reporting (ecore/sentry.py): Sentry, for the web and the worker, only when SENTRY_DSN is set.
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+SENTRY_ENVIRONMENT = env.str("SENTRY_ENVIRONMENT", default="development" if DEBUG else "production")
+SENTRY_RELEASE = env.str("SENTRY_RELEASE", default="")
+# Share of requests and tasks traced for Sentry's performance view; 0: errors only.
+SENTRY_TRACES_SAMPLE_RATE = env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0)
+sentry_setup(dsn=SENTRY_DSN, environment=SENTRY_ENVIRONMENT, release=SENTRY_RELEASE,
+             traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE)
