@@ -13,8 +13,10 @@ import structlog
 from django.core.exceptions import ImproperlyConfigured
 
 LOG_FORMATS = ("json", "console")
-# Libraries whose INFO lines are noise: httpx logs every request the providers and webhooks send.
-QUIET_LOGGERS = ("httpx", "httpcore")
+# Libraries whose INFO lines are noise: httpx logs every request the providers and webhooks send. The Snowflake
+# connector also rewrites its errors' messages when its logger is at INFO ("250001: 250001: Could not connect"),
+# and a stage's failure shows that message on the status endpoint.
+QUIET_LOGGERS = ("httpx", "httpcore", "snowflake.connector")
 # What the task's message carries of the context that enqueued it.
 PROPAGATED_CONTEXT = ("request_id", "user_id", "job_id")
 
