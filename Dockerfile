@@ -7,8 +7,10 @@ FROM python:3.11-slim
 
 # PYTHONPATH: import the project from /app (not from site-packages) so that
 # BASE_DIR, and with it STATIC_ROOT=/app/var/static, points into /app.
+# DEBUG=false: the image is production's; settings then require SECRET_KEY (README, Configuration).
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
+    DEBUG=false \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     DJANGO_SETTINGS_MODULE=ecore.settings \
@@ -40,12 +42,22 @@ RUN pip install . \
 
 USER app
 
+# Where each process of a container writes its metrics (ecore/metrics.py): every container has its own /tmp,
+# and gunicorn and the Celery worker clean it as they start. Set only now, so that the build's collectstatic
+# does not create it as root.
+ENV PROMETHEUS_MULTIPROC_DIR=/tmp/ecore-metrics
+
 EXPOSE 8000
 
 # gunicorn reads its worker count from WEB_CONCURRENCY: two per core served the most single-record
 # lookups on a 2-core machine (4 workers: about a fifth more than 2; 6: fewer, from contention).
 ENV WEB_CONCURRENCY=4
 
+# Liveness of the web process: /healthz touches no dependency (/readyz checks them; docker-compose.yml's web
+# uses it). The worker and beat containers have no web server and override this in docker-compose.yml.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
+
 # docker-compose.yml runs migrations before this; worker and beat override it.
-CMD ["gunicorn", "ecore.wsgi:application", "--bind", "0.0.0.0:8000", \
-     "--access-logfile", "-", "--error-logfile", "-"]
+# Logs go to stderr, one JSON line per event (ecore/logs.py); each request's line replaces gunicorn's access log.
+CMD ["gunicorn", "-c", "python:ecore.gunicorn_conf", "ecore.wsgi:application", "--bind", "0.0.0.0:8000"]

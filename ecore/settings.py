@@ -5,14 +5,20 @@ and Redis on localhost; production must set SECRET_KEY (start-up fails otherwise
 when DEBUG is off).
 """
 
+import ipaddress
+import os
 from pathlib import Path
 
-import environ
 from django.core.exceptions import ImproperlyConfigured
+
+from ecore.env import Env
+from ecore.logs import log_settings, logging_config, structlog_configure
+from ecore.sentry import sentry_setup
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-env = environ.Env()
+# Booleans must say true or false: a typo such as BIGQUERY_ENABLED=ture stops start-up (ecore/env.py).
+env = Env()
 
 DEBUG = env.bool("DEBUG", default=True)
 _DEV_SECRET = "dev-only-insecure-secret-key-change-me"
@@ -42,6 +48,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that every line a request logs carries its request_id, and the latency each measures is the
+    # whole of Django's.
+    "ecore.middleware.RequestLogMiddleware",
+    "ecore.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serves the admin's and API docs' static files when DEBUG is off (gunicorn serves no files).
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -268,9 +278,41 @@ MEILISEARCH_API_KEY = env.str("MEILISEARCH_API_KEY", default="")
 MEILISEARCH_INDEX = env.str("MEILISEARCH_INDEX", default="companies")
 MEILISEARCH_TIMEOUT_SECONDS = env.int("MEILISEARCH_TIMEOUT_SECONDS", default=5)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="WARNING")},
-}
+# /readyz: how long each dependency's check may take (they run at once).
+READINESS_TIMEOUT_SECONDS = env.float("READINESS_TIMEOUT_SECONDS", default=2.0)
+
+# GET /metrics (Prometheus): with `Authorization: Bearer <METRICS_TOKEN>`, or from an address in
+# METRICS_ALLOWED_NETWORKS when no proxy forwarded the request (behind a reverse proxy on the same host every
+# client would otherwise come from loopback).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+try:
+    METRICS_ALLOWED_NETWORKS = [ipaddress.ip_network(network, strict=False) for network in
+                                env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"])]
+except ValueError as exc:
+    raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {exc}") from None
+# The Celery worker's own metrics endpoint (prometheus_client's server, no authentication: keep it on a
+# private network); off unless set. It serves what every pool process wrote to PROMETHEUS_MULTIPROC_DIR.
+METRICS_PORT = env.int("METRICS_PORT", default=0)
+METRICS_ADDR = env.str("METRICS_ADDR", default="127.0.0.1")
+if "PROMETHEUS_MULTIPROC_DIR" in os.environ and not os.environ["PROMETHEUS_MULTIPROC_DIR"]:
+    # prometheus-client would take the empty name for the working directory and write its files there.
+    raise ImproperlyConfigured("PROMETHEUS_MULTIPROC_DIR is set but empty: name a directory, or unset it")
+if METRICS_PORT and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    raise ImproperlyConfigured("METRICS_PORT needs PROMETHEUS_MULTIPROC_DIR in the worker's environment: without "
+                               "it the pool processes' samples are invisible to the worker's metrics endpoint")
+
+# Logs (ecore/logs.py): one JSON line per event on stderr, with request_id, user_id and job_id; readable lines
+# (LOG_FORMAT=console) by default only while DEBUG is on and stderr is a terminal. The Celery worker logs the same
+# way: LOG_LEVEL, not its --loglevel, sets the level.
+LOG_FORMAT, LOG_LEVEL = log_settings(env, debug=DEBUG)
+structlog_configure()
+LOGGING = logging_config(LOG_FORMAT, LOG_LEVEL)
+
+# Error reporting (ecore/sentry.py): Sentry, for the web and the worker, only when SENTRY_DSN is set.
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+SENTRY_ENVIRONMENT = env.str("SENTRY_ENVIRONMENT", default="development" if DEBUG else "production")
+SENTRY_RELEASE = env.str("SENTRY_RELEASE", default="")
+# Share of requests and tasks traced for Sentry's performance view; 0: errors only.
+SENTRY_TRACES_SAMPLE_RATE = env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0)
+sentry_setup(dsn=SENTRY_DSN, environment=SENTRY_ENVIRONMENT, release=SENTRY_RELEASE,
+             traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE)

@@ -4,11 +4,15 @@ from decimal import Decimal
 
 from django.db.models import Count
 
+from ecore.metrics import CREDITS_REFUNDED
 from enrichment.models import Job, JobRow
 from enrichment.pipeline.rows import WorkRow, undelivered_reason
 from enrichment.pipeline.spec import EnrichmentSpec
 from sources.fields import PHONE_FIELDS
 from wallet.services import wallet_refund, wallet_refund_many
+
+# The refund reason of rows a pause or a failure left unprocessed (a processed row's reason is its own).
+UNPROCESSED = "unprocessed"
 
 
 def row_settlement(spec: EnrichmentSpec, row: WorkRow, outputs: list[dict]) -> tuple[Decimal, Decimal, str]:
@@ -51,9 +55,13 @@ def row_settlement(spec: EnrichmentSpec, row: WorkRow, outputs: list[dict]) -> t
 def reconcile_job_credits(job: Job) -> Decimal:
     """Reverses, once each, the charges of processed rows that did not deliver."""
     due = JobRow.objects.filter(job=job, refund_due__gt=0).values_list("row_uid", "refund_due", "refund_reason")
+    reasons = {f"job:{job.job_id}:row:{uid}:{reason}": reason for uid, _, reason in due}
     entries = wallet_refund_many(user=job.user, job=job, refunds=[
         (amount, f"job:{job.job_id}:row:{uid}:{reason}", f"row {uid}: {reason}") for uid, amount, reason in due
     ])
+    # Only the refunds made now: those a reconciliation that ran before had made are not returned again.
+    for entry in entries:
+        CREDITS_REFUNDED.labels(reason=reasons[entry.reference]).inc(float(entry.amount))
     return sum((entry.amount for entry in entries), Decimal("0"))
 
 
@@ -69,4 +77,5 @@ def release_unprocessed_credits(job: Job, *, reference: str, rows_processed: int
         return Decimal("0")
     wallet_refund(user=job.user, amount=amount, job=job, reference=reference,
                   note=f"{remainder} unprocessed rows released")
+    CREDITS_REFUNDED.labels(reason=UNPROCESSED).inc(float(amount))
     return amount

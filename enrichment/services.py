@@ -3,6 +3,7 @@ import uuid
 from datetime import timedelta
 from decimal import Decimal
 
+import structlog
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
@@ -10,6 +11,7 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from ecore.exceptions import ApplicationError, InsufficientCredits, PlanLimitExceeded, ValidationFailed
+from ecore.metrics import JOBS_SUBMITTED
 from enrichment.credits import processed_row_count
 from enrichment.job_input import job_input_keep
 from enrichment.models import TERMINAL_STATUSES, Job, JobStatus
@@ -21,6 +23,7 @@ from wallet.selectors import wallet_balance
 from wallet.services import wallet_deduct
 
 logger = logging.getLogger(__name__)
+events = structlog.get_logger(__name__)
 
 
 def submission_estimate(*, user, submission: SubmissionRequest) -> tuple[Estimate, Decimal]:
@@ -59,6 +62,11 @@ def job_submit(*, user, submission: SubmissionRequest, input_file_name: str = ""
             wallet_deduct(user=user, amount=estimate.total, job=job, reference=f"job:{job.job_id}:submit",
                           note=f"{job.record_count} {job.type} rows at {estimate.per_input_row} credits")
         transaction.on_commit(lambda: job_dispatch(job=job, records=submission.data))
+    JOBS_SUBMITTED.labels(type=job.type, level=job.level).inc()
+    # The request's lines from here on, and the worker's through the task's message, carry the job's id.
+    structlog.contextvars.bind_contextvars(job_id=str(job.job_id))
+    events.info("job_submitted", job_type=job.type, job_level=job.level, rows=job.record_count,
+                estimated_credits=str(job.estimated_credits))
     return job, estimate
 
 
@@ -91,6 +99,7 @@ def job_for_user(*, user, job_id) -> Job:
     job = Job.objects.filter(job_id=job_id, user=user).first() if _is_uuid(job_id) else None
     if job is None:
         raise JobNotFound()
+    structlog.contextvars.bind_contextvars(job_id=str(job.job_id))
     return job
 
 

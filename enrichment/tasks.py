@@ -1,3 +1,4 @@
+import structlog
 from celery import shared_task
 
 from enrichment.pipeline.runner import job_run
@@ -8,6 +9,8 @@ from enrichment.services import stale_jobs_requeue
              time_limit=3600, soft_time_limit=3500)
 def run_enrichment_job(job_id: str) -> None:
     """Runs one job. Safe to deliver twice: the job's lease lets only one delivery work."""
+    # Bound for the rest of the task, Celery's own success or failure line included (ecore/celery.py clears it).
+    structlog.contextvars.bind_contextvars(job_id=str(job_id))
     job_run(job_id=job_id)
 
 

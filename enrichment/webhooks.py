@@ -17,14 +17,17 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 import httpx
+import structlog
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from ecore.metrics import WEBHOOK_DELIVERIES
 from enrichment.models import Job, JobStatus, WebhookDelivery, WebhookSecret
 from enrichment.selectors import job_status_document
 
 logger = logging.getLogger(__name__)
+events = structlog.get_logger(__name__)
 
 EVENTS = {
     JobStatus.COMPLETED: "job.completed",
@@ -38,6 +41,9 @@ RESPONSE_EXCERPT_BYTES = 1000
 ATTEMPT_CLAIM_SECONDS = 120
 # A pending delivery this far past its due time lost its message (broker outage, worker killed).
 LOST_AFTER_SECONDS = 60
+# An attempt's outcome on ecore_webhook_deliveries_total: still pending after an attempt means it will be retried.
+WEBHOOK_OUTCOMES = {WebhookDelivery.Status.DELIVERED: "delivered", WebhookDelivery.Status.PENDING: "retrying",
+                    WebhookDelivery.Status.FAILED: "failed"}
 PRIVATE_DESTINATION = "Webhook URLs must point to a public address; private, loopback and link-local ones are refused."
 
 
@@ -203,10 +209,13 @@ def webhook_delivery_attempt(*, delivery_id: int) -> WebhookDelivery | None:
     delivery = _claim(delivery_id)
     if delivery is None:
         return None
+    # The sweep's re-enqueued deliveries carry no job in their message: the attempt's lines name it.
+    structlog.contextvars.bind_contextvars(job_id=str(delivery.job.job_id))
     deadline = delivery.created_at + timedelta(seconds=settings.WEBHOOK_RETRY_WINDOW_SECONDS)
     if timezone.now() >= deadline:
         delivery.status, delivery.next_attempt_at = WebhookDelivery.Status.FAILED, None
         delivery.save(update_fields=["status", "next_attempt_at"])
+        WEBHOOK_DELIVERIES.labels(outcome="failed").inc()
         return delivery
     body = json.dumps(delivery.payload, separators=(",", ":")).encode()
     timestamp = int(time.time())
@@ -222,6 +231,7 @@ def webhook_delivery_attempt(*, delivery_id: int) -> WebhookDelivery | None:
     delivery.attempts += 1
     delivery.last_error = ""
     refused = False
+    started = time.perf_counter()
     try:
         delivery.last_status_code, delivery.last_response_excerpt = _post(delivery.url, body, headers)
     except (httpx.HTTPError, httpx.InvalidURL, WebhookDestinationRefused) as exc:
@@ -238,6 +248,10 @@ def webhook_delivery_attempt(*, delivery_id: int) -> WebhookDelivery | None:
         delivery.next_attempt_at = now + timedelta(seconds=retry_delay)
     delivery.save(update_fields=["attempts", "status", "next_attempt_at", "delivered_at", "last_status_code",
                                  "last_response_excerpt", "last_error"])
+    WEBHOOK_DELIVERIES.labels(outcome=WEBHOOK_OUTCOMES[delivery.status]).inc()
+    events.info("webhook_attempted", webhook_event=delivery.event, outcome=WEBHOOK_OUTCOMES[delivery.status],
+                attempt=delivery.attempts, status_code=delivery.last_status_code, error=delivery.last_error,
+                duration_ms=round((time.perf_counter() - started) * 1000, 1))
     if delivery.status == WebhookDelivery.Status.PENDING:
         webhook_delivery_enqueue(delivery_id=delivery.pk, countdown=retry_delay)
     return delivery

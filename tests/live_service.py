@@ -25,8 +25,8 @@ class WebServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_dir / "gunicorn.log"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "ecore.wsgi", "--workers", str(workers), "--bind", f"127.0.0.1:{self.port}",
-             "--graceful-timeout", "2"],
+            [sys.executable, "-m", "gunicorn", "-c", "python:ecore.gunicorn_conf", "ecore.wsgi", "--workers", str(workers),
+             "--bind", f"127.0.0.1:{self.port}", "--graceful-timeout", "2"],
             cwd=ROOT, env=worker_env(**env_overrides), stdout=self.log_path.open("w"), stderr=subprocess.STDOUT,
             start_new_session=True,
         )
@@ -38,7 +38,7 @@ class WebServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited: {self.log_path.read_text()[-2000:]}")
             try:
-                httpx.get(f"{self.url}/api/v1/account/", timeout=1)
+                httpx.get(f"{self.url}/healthz", timeout=1)
                 return
             except httpx.TransportError:
                 time.sleep(0.1)

@@ -18,6 +18,7 @@ import redis
 from django.conf import settings
 
 from ecore.exceptions import ApplicationError
+from ecore.metrics import RATE_LIMITED
 from pricing.models import SubscriptionPlan
 from tokens.models import ApiToken
 
@@ -140,6 +141,8 @@ def rate_limit_hit(*, token: ApiToken) -> RateLimitDecision:
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         logger.warning("Rate limits counted per process: Redis unavailable (%s)", exc)
         allowed, remaining, reset, retry_after = _local_gcra.hit(key, limit, PERIOD_MICROSECONDS)
+    if not allowed:
+        RATE_LIMITED.inc()
     return RateLimitDecision(allowed=bool(allowed), limit=limit, remaining=max(int(remaining), 0),
                              reset_seconds=math.ceil(int(reset) / 1_000_000),
                              retry_after_seconds=math.ceil(int(retry_after) / 1_000_000))

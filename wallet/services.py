@@ -5,6 +5,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from ecore.exceptions import InsufficientCredits
+from ecore.metrics import CREDITS_CHARGED
 from wallet.models import LedgerEntry, Wallet
 
 
@@ -77,6 +78,8 @@ def _ledger_apply(*, user, amount: Decimal, kind: str, job=None, reference: str 
             raise
         return existing
     if entry is not None:
+        if kind == LedgerEntry.Kind.DEDUCTION:
+            CREDITS_CHARGED.inc(float(-amount))
         return entry
     existing = _ledger_entry_with_reference(reference)
     if existing is not None:

@@ -3,14 +3,17 @@
 import logging
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 
+import structlog
 from django.conf import settings
 from django.db import close_old_connections, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 
+from ecore.metrics import JOB_ROWS, JOBS_FINISHED, SOURCE_ROWS_FILLED, STAGE_SECONDS
 from enrichment.credits import (
     processed_row_count,
     reconcile_job_credits,
@@ -31,6 +34,7 @@ from enrichment.webhooks import job_status_changed
 from sources.contacts import RowKeys, SourceUnavailable
 
 logger = logging.getLogger(__name__)
+events = structlog.get_logger(__name__)
 
 ROW_UID_NAMESPACE = uuid.UUID("5b0e8d1e-2f0c-4c55-9d3c-7f1a4a9e0c11")
 
@@ -136,6 +140,8 @@ def _rows_save(job: Job, lease: JobLease, spec: EnrichmentSpec, rows: list[WorkR
                                    updated_at=timezone.now()):
             raise LeaseLost()
     job.rows_processed = rows_processed
+    for status, count in Counter(record.enrichment_status for record in records).items():
+        JOB_ROWS.labels(enrichment_status=status).inc(count)
 
 
 def _row_status(outputs: list[dict]) -> str:
@@ -191,6 +197,15 @@ def job_fail(job: Job, *, reason: str, meta: dict, lease: JobLease | None = None
         job.rows_processed, job.finished_at = rows_processed, timezone.now()
         job.lease_owner, job.lease_expires_at, job.pause_requested = "", None, False
         job.save()
+    _job_ended(job)
+
+
+def _job_ended(job: Job) -> None:
+    """A job completed or failed: counted, logged, and its webhook event recorded."""
+    JOBS_FINISHED.labels(status=job.status).inc()
+    seconds = (job.finished_at - job.started_at).total_seconds() if job.started_at and job.finished_at else None
+    events.info("job_finished", status=job.status, rows=job.record_count, rows_processed=job.rows_processed,
+                attempts=job.attempts, duration_seconds=seconds)
     job_status_changed(job)
 
 
@@ -232,11 +247,20 @@ def batch_enrich(spec: EnrichmentSpec, rows: list[WorkRow], log: StageLog, *,
         except SourceUnavailable as error:
             logger.warning("Stage %s: %s unavailable, the batch goes on without it: %s", stage.name, error.source,
                            error.reason)
-            log.fail(stage, StageResult(0, error.source, error.reason), time.perf_counter() - started)
+            log.fail(stage, StageResult(0, error.source, error.reason), _stage_seconds(stage, started))
             continue
-        log.record(stage, result, time.perf_counter() - started)
+        log.record(stage, result, _stage_seconds(stage, started))
+        if result.rows_filled and result.source:
+            SOURCE_ROWS_FILLED.labels(source=result.source).inc(result.rows_filled)
     apply_compliance(rows)
     _apply_min_confidence(spec, rows)
+
+
+def _stage_seconds(stage: Stage, started: float) -> float:
+    """How long the stage took since `started` (a perf_counter reading), observed on its histogram."""
+    seconds = time.perf_counter() - started
+    STAGE_SECONDS.labels(stage=stage.name).observe(seconds)
+    return seconds
 
 
 def _finish(job: Job, lease: JobLease, log: StageLog) -> None:
@@ -255,14 +279,14 @@ def _finish(job: Job, lease: JobLease, log: StageLog) -> None:
             written = sink.write_job_results(job)
         except ResultsSinkError as exc:
             logger.warning("Job %s: results not written to %s: %s", job.job_id, sink.source, exc)
-            log.fail(stage, StageResult(0, sink.source, f"failed: {exc}"), time.perf_counter() - started)
+            log.fail(stage, StageResult(0, sink.source, f"failed: {exc}"), _stage_seconds(stage, started))
         else:
-            log.record(stage, StageResult(written, sink.source), time.perf_counter() - started)
+            log.record(stage, StageResult(written, sink.source), _stage_seconds(stage, started))
     _status_set(job, lease, JobStatus.SAVING_ROWS)
     log.record(_NamedStage("row_results", JobStatus.SAVING_ROWS), StageResult(job.rows_processed, "postgresql"))
     _status_set(job, lease, JobStatus.COMPLETED, stage_log=log.as_list(), finished_at=timezone.now(),
                 pause_requested=False, checkpoint=None, lease_owner="", lease_expires_at=None)
-    job_status_changed(job)
+    _job_ended(job)
 
 
 class _NamedStage(Stage):
@@ -273,8 +297,10 @@ class _NamedStage(Stage):
 def job_run(*, job_id) -> None:
     claim = job_claim(job_id=job_id)
     if claim is None:
+        events.info("job_not_claimed")  # finished, paused, or another worker holds its lease
         return
     job, lease = claim
+    events.info("job_started", attempt=job.attempts, rows=job.record_count, job_type=job.type, job_level=job.level)
     with lease.heartbeat():
         try:
             if job.attempts > settings.JOB_MAX_ATTEMPTS:

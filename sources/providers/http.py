@@ -16,6 +16,8 @@ import httpx
 from django.conf import settings
 from django.core.cache import cache
 
+from ecore.metrics import PROVIDER_REQUESTS
+
 # Long enough to outlive any job (the Celery task's hard limit is an hour).
 BUDGET_TTL_SECONDS = 2 * 24 * 3600
 MAX_RETRY_AFTER_SECONDS = 10.0
@@ -140,8 +142,13 @@ class ProviderHttp:
                 self._attempts.wait(timeout=min(self.policy.timeout, max(self._remaining(), 0.0)))
             return False
 
-    def _end_attempt(self, failure: str | None) -> None:
+    def _skipped(self) -> None:
+        """A call that sends nothing: the breaker is open, the job's budget spent or the batch's time over."""
+        PROVIDER_REQUESTS.labels(provider=self.name, outcome="skipped").inc()
+
+    def _end_attempt(self, failure: str | None, outcome: str) -> None:
         """Counts an attempt's outcome; `max_tries` failures in a row, over all calls, open the breaker."""
+        PROVIDER_REQUESTS.labels(provider=self.name, outcome=outcome).inc()
         with self._attempts:
             self._attempts_in_flight -= 1
             if failure is None:
@@ -157,33 +164,39 @@ class ProviderHttp:
     def call(self, method: str, url: str, *, accept: Iterable[int] = (200,), **request) -> httpx.Response:
         """A response whose status is in `accept`, or ProviderUnavailable."""
         if self.down_reason:
+            self._skipped()
             raise ProviderUnavailable(self.down_reason)
         if self._remaining() <= 0:
+            self._skipped()
             raise self.unavailable("skipped: the batch's time for providers ran out")
         if self.budget is not None and not self.budget.take():
+            self._skipped()
             raise self.unavailable(f"skipped: the job's budget of {self.policy.budget_per_job} calls is spent")
         self.calls_made += 1
         accept = set(accept)
         for attempt in range(self.policy.max_tries):
             if not self._start_attempt():
+                if attempt == 0:
+                    self._skipped()
                 break
             wait = self.policy.backoff_seconds * 2 ** attempt * (1 + random.random() / 2)
             try:
                 response = self.client.request(method, url, timeout=max(0.001, min(self.policy.timeout, self._remaining())),
                                                **request)
             except httpx.TimeoutException:
-                self._end_attempt("timed out")
+                self._end_attempt("timed out", "timeout")
             except httpx.TransportError as exc:
-                self._end_attempt(f"connection failed ({type(exc).__name__})")
+                self._end_attempt(f"connection failed ({type(exc).__name__})", "connection_failed")
             else:
                 if response.status_code in accept:
-                    self._end_attempt(None)
+                    self._end_attempt(None, "answered")
                     return response
                 if response.status_code != 429 and response.status_code < 500:
                     # Bad key, bad request: asking again gets the same answer.
-                    self._end_attempt(None)
+                    self._end_attempt(None, "refused")
                     raise self.unavailable(f"unavailable: HTTP {response.status_code}")
-                self._end_attempt(f"HTTP {response.status_code}")
+                self._end_attempt(f"HTTP {response.status_code}",
+                                  "throttled" if response.status_code == 429 else "server_error")
                 wait = _retry_after(response) or wait
             if attempt + 1 < self.policy.max_tries:
                 time.sleep(max(0.0, min(wait, self._remaining())))
