@@ -6,11 +6,26 @@ keep DRF's shapes, except authentication failures, which use the seed's bodies.
 """
 
 import logging
+import re
 
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
 logger = logging.getLogger(__name__)
+
+_UNPRINTABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _printable(value):
+    """`value` with NUL and unpaired surrogates replaced: an error may quote the client's input (DRF's
+    '"x" is not a valid choice.'), and neither character renders as UTF-8 or stores in jsonb."""
+    if isinstance(value, str):
+        return _UNPRINTABLE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_printable(key): _printable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_printable(item) for item in value]
+    return value
 
 
 class ApplicationError(Exception):
@@ -18,7 +33,7 @@ class ApplicationError(Exception):
 
     def __init__(self, body: dict, status_code: int | None = None, headers: dict | None = None):
         super().__init__(body)
-        self.body = body
+        self.body = _printable(body)
         if status_code is not None:
             self.status_code = status_code
         self.headers = headers or {}

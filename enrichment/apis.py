@@ -3,11 +3,12 @@ from decimal import Decimal
 from django.conf import settings
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ecore.exceptions import format_credits
+from ecore.parsers import JSONParser
 from enrichment.idempotency import idempotent_response
 from enrichment.request_input import submission_fingerprint, submission_from_request
 from enrichment.services import job_submit, submission_estimate

@@ -1,7 +1,7 @@
 """A submitted job's input, kept in Redis for an hour (as the seed says) so the worker need not read it back.
 
 The copy only saves work: the job row's `input_data` is the input. A copy that could not be written (Redis
-down, a value too deep to serialize) or has expired is read from the row instead, and failing to write it
+down or out of memory) or has expired is read from the row instead, and failing to write it
 never fails a submit that has already been charged.
 """
 

@@ -30,7 +30,7 @@ from enrichment.pipeline.rows import (
 )
 from enrichment.pipeline.runner import StageLog, batch_enrich
 from enrichment.pipeline.spec import EnrichmentSpec
-from enrichment.validation import validate_allowed_fields
+from enrichment.validation import MAX_RECORD_VALUE_LENGTH, character_problem, validate_allowed_fields
 from pricing.selectors import price_of
 from pricing.services import credits_as_integer, estimate_credits
 from sources import email_validation
@@ -138,14 +138,19 @@ def lookup_settle(*, user, spec: EnrichmentSpec, row: WorkRow, outputs: list[dic
 def contact_lookup_record(payload) -> dict:
     """The seed's input shapes as a pipeline record: a LinkedIn URL, an email, or a name at a company.
 
-    A value counts only when it is usable as a key (a parseable email, a profile URL, a website).
+    A value counts only when it is usable as a key (a parseable email, a profile URL, a website). Text
+    a job's record could not hold either (too long, a NUL, an unpaired surrogate) is no valid input.
     """
     if not isinstance(payload, dict):
         raise ValidationFailed({"error": CONTACT_LOOKUP_INPUT_ERROR})
     record = {}
     for input_name, field_name in CONTACT_LOOKUP_INPUTS.items():
         value = payload.get(input_name)
-        if isinstance(value, str) and value.strip():
+        if not isinstance(value, str):
+            continue
+        if len(value) > MAX_RECORD_VALUE_LENGTH or character_problem(value):
+            raise ValidationFailed({"error": CONTACT_LOOKUP_INPUT_ERROR})
+        if value.strip():
             record[field_name] = value.strip()
     keys = RowKeys.from_record(record)
     at_company = keys.company or normalize_domain(record.get("company_website"))

@@ -4,11 +4,11 @@ from decimal import Decimal
 
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ecore.exceptions import INACTIVE_USER, INVALID_TOKEN, ValidationFailed, format_credits
+from ecore.parsers import JSONParser
 from enrichment.single import (
     ContactLookup,
     contact_lookup_record,
@@ -20,7 +20,7 @@ from enrichment.single import (
     phone_lookup,
     remaining_credits,
 )
-from enrichment.validation import FieldNamesField
+from enrichment.validation import FieldNamesField, json_character_problem
 from tokens.ratelimit import RateLimitDecision, RateLimitExceeded, rate_limit_hit
 
 SEED_001_AUTH_ERROR_BODIES = {INVALID_TOKEN: {"detail": "Invalid token."}, INACTIVE_USER: {"detail": "Invalid token."}}
@@ -159,6 +159,12 @@ class CompanyInput(serializers.Serializer):
 class CustomFieldInput(serializers.Serializer):
     name = serializers.CharField(max_length=255)
     value = serializers.JSONField(required=False, allow_null=True)
+
+    def validate_value(self, value):
+        # Echoed in the response: an unpaired surrogate cannot be rendered as UTF-8.
+        if problem := json_character_problem(value):
+            raise serializers.ValidationError(f"Must not contain {problem}.")
+        return value
 
 
 class PersonCompanyInput(serializers.Serializer):

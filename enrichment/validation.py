@@ -1,9 +1,10 @@
 """Steps 3–6 of the seed's validation order: schema, type/level, allowed fields, identifiers.
 
-Step 3 errors use DRF's field-error dict; steps 4–6 use the seed's exact bodies.
+Step 3 errors use DRF's field-error dict, except a record's, which names the record as step 6 does; steps
+4–6 use the seed's exact bodies.
 """
 
-import json
+import re
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -11,12 +12,48 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from ecore import parsers
 from ecore.exceptions import ValidationFailed
 from enrichment.webhooks import webhook_url_problem
 from sources.fields import ACCOUNT_FIELDS, ACCOUNT_IDENTIFIERS, CONTACT_FIELDS, CONTACT_IDENTIFIERS
 
 CRITERIA_LIST_KEYS = ("job_level", "job_function", "keyword")
 CRITERIA_KEYS = ("limit", *CRITERIA_LIST_KEYS)
+# Each keyword is three ILIKE patterns over every person of the batch's companies: 100,000 of them
+# held a worker and a PostgreSQL backend for over four minutes.
+MAX_CRITERIA_ENTRIES = 20
+MAX_CRITERIA_ENTRY_LENGTH = 100
+MAX_RECORD_KEY_LENGTH = 255
+MAX_RECORD_VALUE_LENGTH = 2000
+RECORD_SCALARS = (str, int, float, bool, type(None))
+# PostgreSQL stores neither in text or jsonb, and an unpaired surrogate cannot even be encoded as UTF-8.
+_UNSTORABLE_CHARACTER = re.compile("[\x00\ud800-\udfff]")
+
+
+def character_problem(text: str) -> str | None:
+    """What in `text` cannot be stored or rendered ("a null character"), or None when nothing."""
+    match = _UNSTORABLE_CHARACTER.search(text)
+    if match is None:
+        return None
+    if match.group() == "\x00":
+        return "a null character"
+    return f"a surrogate character (U+{ord(match.group()):04X})"
+
+
+def json_character_problem(value) -> str | None:
+    """`character_problem` of the first string, value or key, anywhere in a parsed JSON value."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if problem := character_problem(item):
+                return problem
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return None
 
 
 @dataclass(frozen=True)
@@ -36,14 +73,27 @@ class SubmissionRequest:
 class StringOrStringListField(serializers.Field):
     """A criteria filter: one string or a list of strings; blank entries dropped."""
 
-    default_error_messages = {"invalid": "Must be a string or a list of strings."}
+    default_error_messages = {
+        "invalid": "Must be a string or a list of strings.",
+        "too_many": f"Ensure this field has no more than {MAX_CRITERIA_ENTRIES} entries.",
+        "too_long": f"Ensure each entry has no more than {MAX_CRITERIA_ENTRY_LENGTH} characters.",
+        "character": "Entries must not contain {problem}.",
+    }
 
     def to_internal_value(self, value):
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
             self.fail("invalid")
-        return [item.strip() for item in value if item.strip()]
+        entries = [item.strip() for item in value if item.strip()]
+        if len(entries) > MAX_CRITERIA_ENTRIES:
+            self.fail("too_many")
+        for entry in entries:
+            if len(entry) > MAX_CRITERIA_ENTRY_LENGTH:
+                self.fail("too_long")
+            if problem := character_problem(entry):
+                self.fail("character", problem=problem)
+        return entries
 
     def to_representation(self, value):
         return value
@@ -141,13 +191,13 @@ class FileSubmissionSchema(SubmissionSchema):
 
 
 def _form_json(value, field_name: str):
-    """Form fields carry JSON as text (`criteria`, `data` without a file)."""
+    """Form fields carry JSON as text (`criteria`, `data` without a file), held to a JSON body's bounds."""
     if not isinstance(value, str):
         return value
     if not value.strip():
         return None
     try:
-        return json.loads(value)
+        return parsers.json_loads(value)
     except ValueError:
         raise ValidationFailed({field_name: ["Invalid JSON."]}) from None
 
@@ -165,6 +215,30 @@ def validate_schema(payload: dict, *, from_form: bool) -> dict:
     if not schema.is_valid():
         raise ValidationFailed(schema.errors)
     return schema.validated_data
+
+
+def _record_problem(record: dict) -> str | None:
+    for key, value in record.items():
+        # A bad key is described, not quoted: it may be all the body has room for.
+        if len(key) > MAX_RECORD_KEY_LENGTH:
+            return f"a field name is longer than {MAX_RECORD_KEY_LENGTH} characters"
+        if problem := character_problem(key):
+            return f"a field name contains {problem}"
+        if not isinstance(value, RECORD_SCALARS):
+            return f"{key!r} must be a string, a number, true, false or null"
+        if isinstance(value, str):
+            if len(value) > MAX_RECORD_VALUE_LENGTH:
+                return f"{key!r} is longer than {MAX_RECORD_VALUE_LENGTH} characters"
+            if problem := character_problem(value):
+                return f"{key!r} contains {problem}"
+    return None
+
+
+def validate_records(records: list[dict]) -> None:
+    """Step 3, for what the schema leaves open: every value a scalar that PostgreSQL can store."""
+    for number, record in enumerate(records, start=1):
+        if problem := _record_problem(record):
+            raise ValidationFailed({"data": f"Record {number}: {problem}."})
 
 
 def effective_criteria(criteria: dict | None) -> dict | None:
@@ -214,6 +288,7 @@ def validate_identifiers(*, job_type: str, records: list[dict]) -> None:
 def validate_submission(payload: dict, *, from_form: bool) -> SubmissionRequest:
     """Steps 3 to 6, in the seed's order; the first failure raises its own error."""
     valid = validate_schema(payload, from_form=from_form)
+    validate_records(valid["data"])
     validate_type_level(job_type=valid["type"], level=valid["level"])
     criteria = effective_criteria(valid.get("criteria")) if valid["type"] == "account" else None
     validate_allowed_fields(job_type=valid["type"], fields=valid["fields_to_enrich"],

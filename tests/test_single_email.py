@@ -1,5 +1,6 @@
 """POST /api/v1/external/email/enrichment/ — the phone endpoint's inputs and errors, its own price."""
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -175,3 +176,15 @@ def test_the_seeds_input_400_wins_over_an_invalid_min_confidence(client_with_10,
     response = post(client_with_10, {"last_name": "Raman", "min_confidence": False})
     assert response.status_code == 400
     assert response.json() == SEED_400
+
+
+@pytest.mark.parametrize("body", [
+    {"email": "jane.doe@acme.com\x00"},
+    {"email": "jane.doe@acme.com", "first_name": "\udc00"},
+    {"linkedin_url": "https://www.linkedin.com/in/janedoe", "company_name": "A" * 2001},
+])
+def test_text_a_record_could_not_hold_is_the_seeds_400_and_free(client_with_10, acme, body):
+    response = client_with_10.generic("POST", EMAIL, json.dumps(body), content_type="application/json")
+    assert response.status_code == 400
+    assert response.json() == SEED_400
+    assert charged(client_with_10.user) == 0

@@ -1,5 +1,6 @@
 """POST /api/v1/enrichment/single/ — a person and their company in one call, priced like a one-row job."""
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -252,3 +253,26 @@ def test_a_custom_field_name_the_serializer_refuses_is_a_400_before_any_charge(c
     assert response.status_code == 400
     assert response.json() == {"custom_fields": {"0": {"name": [error]}}}
     assert wallet_balance(user=alice) == Decimal("1000") and not LedgerEntry.objects.filter(kind="deduction").exists()
+
+
+@pytest.mark.parametrize("value, error", [
+    ("enter\x00prise", "Must not contain a null character."),
+    ({"tier": ["gold", "\ud800"]}, "Must not contain a surrogate character (U+D800)."),
+    ({"\x00": 1}, "Must not contain a null character."),
+])
+def test_a_custom_field_value_that_could_not_be_echoed_is_a_400_before_any_charge(client, alice, acme, value, error):
+    body = {"person": {"email": "jane.doe@acme.com"}, "custom_fields": [{"name": "segment", "value": value}]}
+    response = client.generic("POST", SINGLE, json.dumps(body), content_type="application/json")
+    assert response.status_code == 400
+    assert response.json() == {"custom_fields": {"0": {"value": [error]}}}
+    assert wallet_balance(user=alice) == Decimal("1000") and not LedgerEntry.objects.filter(kind="deduction").exists()
+
+
+def test_a_custom_field_value_nested_too_deep_is_a_400_before_any_charge(client, alice, acme):
+    body = ('{"person": {"email": "jane.doe@acme.com"}, "custom_fields": [{"name": "crm", "value": '
+            + "[" * 950 + "]" * 950 + "}]}")
+    response = client.generic("POST", SINGLE, body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json() == {"error": "Malformed request body: JSON parse error - JSON nested more than 64 levels "
+                                        "deep."}
+    assert wallet_balance(user=alice) == Decimal("1000")

@@ -1,5 +1,6 @@
 """POST /api/v1/external/phone/enrichment/ — seed 001, every body quoted from it."""
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -112,6 +113,26 @@ class TestInputShapes:
         response = post(client_with_100, body)
         assert response.status_code == 400
         assert response.json() == SEED_400
+        assert debits(client_with_100.user) == []
+
+
+    @pytest.mark.parametrize("hostile", ["John\x00", "Jo\ud800hn", "J" * 2001])
+    @pytest.mark.parametrize("name", ["first_name", "last_name", "company_name", "company_website", "email",
+                                      "linkedin_url"])
+    def test_text_a_record_could_not_hold_is_the_seeds_400_and_free(self, client_with_100, acme, name, hostile):
+        body = {"first_name": "John", "last_name": "Doe", "company_name": "Acme Corp", name: hostile}
+        # As a hostile client sends it: NUL and lone surrogates as \\u escapes of ASCII JSON.
+        response = client_with_100.generic("POST", PHONE, json.dumps(body), content_type="application/json")
+        assert response.status_code == 400
+        assert response.json() == SEED_400
+        assert debits(client_with_100.user) == [] and wallet_balance(user=client_with_100.user) == Decimal("100")
+
+    def test_json_nested_too_deep_is_a_400_and_free(self, client_with_100, acme):
+        body = '{"email": "john.doe@acme.com", "min_confidence": ' + "[" * 2000 + "]" * 2000 + "}"
+        response = client_with_100.generic("POST", PHONE, body, content_type="application/json")
+        assert response.status_code == 400
+        assert response.json() == {"error": "Malformed request body: JSON parse error - JSON nested more than 64 "
+                                            "levels deep."}
         assert debits(client_with_100.user) == []
 
 

@@ -1,5 +1,6 @@
 """POST /api/v1/enrichment/submit/ in JSON mode: the seed's contract, body for body."""
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -63,23 +64,22 @@ def test_input_is_cached_in_redis_for_the_worker(api_client, queued_job_ids, dja
     assert cache.get(job_input_cache_key(job_id))[0]["last_name"] == "Doe"
 
 
-def nested(depth: int) -> dict:
-    value = "deep"
-    for _ in range(depth):
-        value = {"level": value}
-    return value
-
-
 def test_a_charged_submit_answers_its_job_id_when_its_input_cannot_be_cached_and_a_retry_replays_it(
-        api_client, alice, queued_job_ids, django_capture_on_commit_callbacks, settings):
-    # 600 levels: stored as jsonb, but too deep for the cache's pickle (RecursionError after the commit).
+        api_client, alice, queued_job_ids, django_capture_on_commit_callbacks, monkeypatch):
+    class RedisDown:
+        def set(self, *args, **kwargs):
+            raise ConnectionError("Redis is down")
+
+        get = set
+
+    monkeypatch.setattr("enrichment.job_input.cache", RedisDown())
     body = seed_contact_example(fields_to_enrich=["job_title"],
                                 data=[{"first_name": "Jane", "last_name": "Doe", "company_name": "Acme",
-                                       "crm_payload": nested(600)}])
+                                       "crm_id": "crm-0042"}])
     answers = []
     for _ in range(3):
         with django_capture_on_commit_callbacks(execute=True):
-            answers.append(api_client.post(SUBMIT, body, format="json", HTTP_IDEMPOTENCY_KEY="deep-1"))
+            answers.append(api_client.post(SUBMIT, body, format="json", HTTP_IDEMPOTENCY_KEY="uncached-1"))
 
     assert [answer.status_code for answer in answers] == [200, 200, 200]
     job_id = answers[0].json()["job_id"]
@@ -88,13 +88,11 @@ def test_a_charged_submit_answers_its_job_id_when_its_input_cannot_be_cached_and
     assert cache.get(job_input_cache_key(job_id)) is None
     assert wallet_balance(user=alice) == Decimal("998") and ledger_sum(user=alice) == wallet_balance(user=alice)
 
-    # Firestore nests maps 20 levels deep at most: the PostgreSQL rows alone hold this job's results.
-    settings.FIRESTORE_EMULATOR_HOST, settings.FIRESTORE_ENABLED = "", False
     run_enrichment_job(job_id)  # reads the input from the job row
 
     job = Job.objects.get(job_id=job_id)
     assert job.status == "Enrichment Completed" and job.rows_processed == 1
-    assert job.rows.get().output[0]["imported_crm_payload"] == nested(600)
+    assert job.rows.get().output[0]["imported_crm_id"] == "crm-0042"
 
 
 @pytest.mark.parametrize("fields, expected", [
@@ -333,9 +331,90 @@ def test_malformed_bodies_get_a_4xx_and_write_nothing(api_client, alice, content
     assert wallet_balance(user=alice) == Decimal("1000")
 
 
-def test_record_values_of_any_json_type_are_accepted(api_client):
-    data = [{"first_name": "Jane", "last_name": None, "company_name": 42, "extra": {"nested": [1]}}]
+def test_record_values_may_be_strings_numbers_booleans_or_null(api_client):
+    data = [{"first_name": "Jane", "last_name": None, "company_name": 42, "score": 0.5, "active": True,
+             "note": "x" * 2000, "k" * 255: ""}]
     assert api_client.post(SUBMIT, seed_contact_example(data=data), format="json").status_code == 200
+
+
+def post_json_text(client, path, body: dict):
+    """`body` as ASCII JSON: NUL and lone surrogates travel as \\u escapes, as a hostile client sends them."""
+    return client.generic("POST", path, json.dumps(body), content_type="application/json")
+
+
+@pytest.mark.parametrize("record, error", [
+    ({"first_name": "Ja\x00ne"}, "'first_name' contains a null character"),
+    ({"first_name": "Ja\ud800ne"}, "'first_name' contains a surrogate character (U+D800)"),
+    ({"first_name": "\udfff"}, "'first_name' contains a surrogate character (U+DFFF)"),
+    ({"first_name": "Jane", "note": "x" * 2001}, "'note' is longer than 2000 characters"),
+    ({"first_name": "Jane", "crm": {"id": 1}}, "'crm' must be a string, a number, true, false or null"),
+    ({"first_name": "Jane", "tags": ["a"]}, "'tags' must be a string, a number, true, false or null"),
+    ({"first_name": "Jane", "no\x00te": "x"}, "a field name contains a null character"),
+    ({"first_name": "Jane", "\ud83d": "x"}, "a field name contains a surrogate character (U+D83D)"),
+    ({"first_name": "Jane", "k" * 256: "x"}, "a field name is longer than 255 characters"),
+])
+@pytest.mark.parametrize("path", [SUBMIT, "/api/v1/enrichment/estimate/"])
+def test_a_record_postgresql_cannot_store_is_a_400_naming_it_and_charges_nothing(api_client, alice, path, record,
+                                                                                 error):
+    data = [{"first_name": "Ann"}, {"first_name": "Bob"}, {"last_name": "Doe", **record}]
+    response = post_json_text(api_client, path, seed_contact_example(data=data))
+    assert response.status_code == 400
+    assert response.json() == {"data": f"Record 3: {error}."}
+    assert Job.objects.count() == 0 and wallet_balance(user=alice) == Decimal("1000")
+
+
+def test_a_paired_surrogate_is_an_ordinary_character(api_client):
+    response = post_json_text(api_client, SUBMIT, seed_contact_example(data=[{"first_name": "Jane \U0001F600"}]))
+    assert response.status_code == 200
+    assert Job.objects.get().input_data == [{"first_name": "Jane \U0001F600"}]
+
+
+def test_record_values_are_checked_in_the_schema_step_before_type_and_level(api_client):
+    body = seed_contact_example(type="account", level="pro", data=[{"company_name": "Acme\x00"}])
+    assert post_json_text(api_client, SUBMIT, body).json() == {"data": "Record 1: 'company_name' contains a null "
+                                                                        "character."}
+
+
+def account_with_criteria(**criteria) -> dict:
+    return {"type": "account", "level": "standard", "fields_to_enrich": ["industry", "first_name"],
+            "criteria": {"limit": 2, **criteria}, "data": [{"company_name": "Acme Corp"}]}
+
+
+@pytest.mark.parametrize("criteria, error", [
+    ({"keyword": ["sales"] * 21}, "Ensure this field has no more than 20 entries."),
+    ({"job_level": [f"level {index}" for index in range(100_000)]}, "Ensure this field has no more than 20 entries."),
+    ({"job_function": "x" * 101}, "Ensure each entry has no more than 100 characters."),
+    ({"keyword": ["cto", "a\x00"]}, "Entries must not contain a null character."),
+    ({"keyword": "\ud800"}, "Entries must not contain a surrogate character (U+D800)."),
+])
+def test_criteria_lists_are_bounded_and_storable(api_client, alice, criteria, error):
+    (name, _), = criteria.items()
+    response = post_json_text(api_client, SUBMIT, account_with_criteria(**criteria))
+    assert response.status_code == 400
+    assert response.json() == {"criteria": {name: [error]}}
+    assert Job.objects.count() == 0 and wallet_balance(user=alice) == Decimal("1000")
+
+
+def test_twenty_criteria_entries_of_a_hundred_characters_are_accepted(api_client):
+    keywords = [f"{index:03d}" + "k" * 97 for index in range(20)]
+    response = api_client.post(SUBMIT, account_with_criteria(keyword=keywords + ["  "] * 5), format="json")
+    assert response.status_code == 200, response.json()
+    assert Job.objects.get().criteria["keyword"] == keywords
+
+
+@pytest.mark.parametrize("body", [
+    {"type": "contact\x00"},
+    {"level": "\ud800"},
+    {"criteria": {"limit": 1, "\ud800": "x"}},
+])
+def test_an_error_quoting_hostile_input_renders_and_is_stored_for_an_idempotent_retry(api_client, alice, body):
+    answers = [post_json_text(api_client, SUBMIT, {**seed_contact_example(), **body}) for _ in range(2)]
+    keyed = [api_client.generic("POST", SUBMIT, json.dumps({**seed_contact_example(), **body}),
+                                content_type="application/json", HTTP_IDEMPOTENCY_KEY="hostile-1") for _ in range(2)]
+    assert {answer.status_code for answer in answers + keyed} == {400}
+    assert keyed[1]["Idempotent-Replayed"] == "true" and keyed[1].json() == keyed[0].json() == answers[0].json()
+    assert "\ufffd" in json.dumps(answers[0].json(), ensure_ascii=False)
+    assert Job.objects.count() == 0 and wallet_balance(user=alice) == Decimal("1000")
 
 
 def test_missing_price_is_a_clear_503_not_a_500(api_client, alice):

@@ -1,6 +1,7 @@
 """Submit in file-upload mode (CSV, XLSX, XLS) through the API."""
 
 import io
+import json
 from decimal import Decimal
 
 import pytest
@@ -95,6 +96,48 @@ def test_invalid_criteria_json_is_a_schema_error(api_client):
     response = api_client.post(SUBMIT, form(csv_upload(), criteria="{limit: 3"), format="multipart")
     assert response.status_code == 400
     assert response.json() == {"criteria": ["Invalid JSON."]}
+
+
+@pytest.mark.parametrize("path", [SUBMIT, ESTIMATE])
+def test_data_sent_as_a_form_field_is_held_to_the_json_records_rules(api_client, alice, path):
+    fields = {"type": "contact", "level": "standard", "fields_to_enrich": "job_title",
+              "data": json.dumps([{"first_name": "Jane"}, {"first_name": "Jo\x00hn", "last_name": "Roe"}])}
+    response = api_client.post(path, fields, format="multipart")
+    assert response.status_code == 400
+    assert response.json() == {"data": "Record 2: 'first_name' contains a null character."}
+    assert Job.objects.count() == 0 and wallet_balance(user=alice) == Decimal("1000")
+
+
+@pytest.mark.parametrize("field", ["data", "criteria"])
+@pytest.mark.parametrize("text", ["[" * 5000 + "]" * 5000, '{"limit": 1e400}'])
+def test_form_json_nested_too_deep_or_out_of_range_is_invalid_json(api_client, field, text):
+    fields = {"type": "account", "level": "standard", "fields_to_enrich": "industry",
+              "data": '[{"company_name": "Acme"}]', field: text}
+    response = api_client.post(SUBMIT, fields, format="multipart")
+    assert (response.status_code, response.json()) == (400, {field: ["Invalid JSON."]})
+
+
+def test_criteria_form_field_is_bounded_like_json_criteria(api_client):
+    response = api_client.post(SUBMIT, form(csv_upload(), type="account", fields_to_enrich="industry",
+                                            criteria=json.dumps({"limit": 1, "keyword": ["k"] * 21})),
+                               format="multipart")
+    assert response.status_code == 400
+    assert response.json() == {"criteria": {"keyword": ["Ensure this field has no more than 20 entries."]}}
+
+
+def test_a_file_cell_longer_than_a_record_value_may_be_names_its_record(api_client, alice):
+    rows = [["Jane", "Doe", "Acme", ""], ["John", "Roe", "x" * 2001, ""]]
+    response = api_client.post(SUBMIT, form(csv_upload(rows)), format="multipart")
+    assert response.status_code == 400
+    assert response.json() == {"data": "Record 2: 'company_name' is longer than 2000 characters."}
+    assert Job.objects.count() == 0 and wallet_balance(user=alice) == Decimal("1000")
+
+
+def test_a_nul_in_an_xls_cell_is_refused_naming_its_record(api_client, alice):
+    response = api_client.post(SUBMIT, form(xls_upload(rows=[["Ja\x00ne", "Doe", "Acme", None]])), format="multipart")
+    assert response.status_code == 400
+    assert response.json() == {"data": "Record 1: 'first_name' contains a null character."}
+    assert Job.objects.count() == 0 and wallet_balance(user=alice) == Decimal("1000")
 
 
 def test_unsupported_extension(api_client):
