@@ -2,17 +2,21 @@
 
 Services raise `ApplicationError` subclasses carrying the exact status and body the
 specification prescribes; `api_exception_handler` renders them. DRF's own exceptions
-keep DRF's shapes, except authentication failures, which use the seed's bodies.
+keep DRF's shapes, except authentication failures, which use the seed's bodies, and
+bodies over Django's limits, which are a 413 with the API's `{"error": ...}`.
 """
 
 import logging
 import re
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
 logger = logging.getLogger(__name__)
 
+MB = 1024 * 1024
 _UNPRINTABLE = re.compile("[\x00\ud800-\udfff]")
 
 
@@ -72,6 +76,21 @@ def format_credits(value) -> str:
     return text
 
 
+def request_too_large_message() -> str:
+    return f"The request is too large. The maximum size is {settings.DATA_UPLOAD_MAX_MEMORY_SIZE / MB:g} MB."
+
+
+def _request_over_limits(exc) -> Response:
+    """Django refuses a body over its limits when the body is first read, inside the view."""
+    if isinstance(exc, TooManyFieldsSent):
+        message = f"The request has more than {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} fields."
+    elif isinstance(exc, TooManyFilesSent):
+        message = f"The request has more than {settings.DATA_UPLOAD_MAX_NUMBER_FILES} files."
+    else:
+        message = request_too_large_message()
+    return Response({"error": message}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+
+
 INVALID_TOKEN = "invalid"
 INACTIVE_USER = "inactive"
 
@@ -97,6 +116,8 @@ def api_exception_handler(exc, context):
         return _unauthorized(context, exc.reason)
     if isinstance(exc, exceptions.NotAuthenticated):
         return _unauthorized(context, INVALID_TOKEN)
+    if isinstance(exc, RequestDataTooBig | TooManyFieldsSent | TooManyFilesSent):
+        return _request_over_limits(exc)
     if isinstance(exc, exceptions.ParseError):
         return Response({"error": f"Malformed request body: {exc.detail}"}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, exceptions.UnsupportedMediaType):

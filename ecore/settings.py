@@ -53,6 +53,7 @@ MIDDLEWARE = [
     "ecore.middleware.RequestLogMiddleware",
     "ecore.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "ecore.middleware.ApiRequestSizeMiddleware",
     # Serves the admin's and API docs' static files when DEBUG is off (gunicorn serves no files).
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # The admin's four, skipped on /api/ (ecore/middleware.py).
@@ -118,11 +119,15 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "var" / "static"
 
-# 10 MB upload cap: a 500-row spreadsheet is far below it. A larger file is refused with 413; Django
-# refuses a larger request body without a file by the same number.
+# 10 MB upload cap: a 500-row spreadsheet is far below it. A larger file is refused with 413, and so is
+# a request body (or a form's fields) over the same size, or more fields or files than Django's
+# defaults (a submit has fewer than ten fields and one file): ecore/exceptions.py and, for a body
+# declared larger than any valid submit, ecore/middleware.py.
 ENRICHMENT_MAX_UPLOAD_BYTES = env.int("ENRICHMENT_MAX_UPLOAD_BYTES", default=10 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = ENRICHMENT_MAX_UPLOAD_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = ENRICHMENT_MAX_UPLOAD_BYTES
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
+DATA_UPLOAD_MAX_NUMBER_FILES = 100
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["tokens.authentication.ApiTokenAuthentication"],
