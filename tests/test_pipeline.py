@@ -197,7 +197,7 @@ def test_keyword_criteria_filter_contacts(api_client, acme):
     assert [row["first_name"] for row in results_of(api_client, job_id)["results"]] == ["Robert"]
 
 
-def test_results_download_as_csv_and_xlsx_with_formulas_escaped(api_client, acme):
+def test_results_download_as_csv_with_formulas_escaped_and_xlsx_with_text_cells(api_client, acme):
     import io
 
     from openpyxl import load_workbook
@@ -216,7 +216,8 @@ def test_results_download_as_csv_and_xlsx_with_formulas_escaped(api_client, acme
     header = [cell.value for cell in next(sheet.iter_rows(max_row=1))]
     values = [cell.value for cell in next(sheet.iter_rows(min_row=2, max_row=2))]
     assert values[header.index("job_title")] == "VP Sales"
-    assert values[header.index("imported_company_name")].startswith("'=")
+    company = next(sheet.iter_rows(min_row=2, max_row=2))[header.index("imported_company_name")]
+    assert (company.value, company.data_type) == ('=HYPERLINK("x")', "s")
 
 
 def test_results_paginate_in_input_order(api_client, alice, acme):
