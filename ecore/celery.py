@@ -62,3 +62,11 @@ def _worker_process_gone(pid, **kwargs) -> None:
     from ecore.metrics import process_dead
 
     process_dead(pid)
+
+
+@signals.worker_init.connect
+def _lookups_bounded(**kwargs) -> None:
+    # Imported here: this module is loaded before Django's settings are.
+    from sources.sql import lookup_statement_timeout_enable
+
+    lookup_statement_timeout_enable()

@@ -14,6 +14,8 @@ from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooMany
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
+from sources.contacts import SourceUnavailable
+
 logger = logging.getLogger(__name__)
 
 MB = 1024 * 1024
@@ -118,6 +120,11 @@ def api_exception_handler(exc, context):
         return _unauthorized(context, INVALID_TOKEN)
     if isinstance(exc, RequestDataTooBig | TooManyFieldsSent | TooManyFilesSent):
         return _request_over_limits(exc)
+    if isinstance(exc, SourceUnavailable):
+        # Outside a job's stages (the suppression list, a single lookup's family tree) nothing can go on without it.
+        logger.warning("%s unavailable in %s: %s", exc.source, context.get("view"), exc.reason)
+        return Response({"error": "A data source did not answer. Try again later."},
+                        status=status.HTTP_503_SERVICE_UNAVAILABLE)
     if isinstance(exc, exceptions.ParseError):
         return Response({"error": f"Malformed request body: {exc.detail}"}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, exceptions.UnsupportedMediaType):

@@ -204,6 +204,10 @@ JOB_STALE_QUEUED_SECONDS = env.int("JOB_STALE_QUEUED_SECONDS", default=120)
 # How many times in a row a job goes on after its database session broke (waiting 1, 2, 4… s) before it is
 # left to the sweep: 5 rides out about 30 s of failover.
 JOB_DATABASE_RETRIES = env.int("JOB_DATABASE_RETRIES", default=5)
+# The longest a statement of the web and worker processes, every lookup included, may hold a PostgreSQL backend
+# (0: no limit), set on each connection they open (sources/sql.py). A job's stage whose lookup is cancelled
+# fails on the stage log and the job goes on.
+LOOKUP_STATEMENT_TIMEOUT_MS = env.int("LOOKUP_STATEMENT_TIMEOUT_MS", default=30_000)
 
 # Webhooks: https to public addresses; plain http or a private address only to these hosts (receivers on the
 # operator's own network). Loopback by default only while developing: in production it would let any client

@@ -24,4 +24,11 @@ def _warm_up() -> None:
     preload()
 
 
+def _lookups_bounded() -> None:
+    from sources.sql import lookup_statement_timeout_enable
+
+    lookup_statement_timeout_enable()
+
+
+_lookups_bounded()
 _warm_up()

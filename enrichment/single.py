@@ -33,7 +33,7 @@ from enrichment.pipeline.spec import EnrichmentSpec
 from enrichment.validation import MAX_RECORD_VALUE_LENGTH, character_problem, validate_allowed_fields
 from pricing.selectors import price_of
 from pricing.services import credits_as_integer, estimate_credits
-from sources import email_validation
+from sources import datacore, email_validation
 from sources.contacts import RowKeys
 from sources.fields import ACCOUNT_FIELDS, CONTACT_FIELDS, PHONE_FIELDS
 from sources.matching import confidence_level, score_company
@@ -459,7 +459,7 @@ def company_family_tree(*, company: dict | None) -> dict:
     if company is None or company.get("id") is None:
         return {"parent": None, "subsidiaries": []}
     relatives = select_dicts(FAMILY_TREE_SQL, {"id": company["id"], "parent_id": company.get("parent_id"),
-                                               "limit": FAMILY_TREE_SUBSIDIARIES_LIMIT})
+                                               "limit": FAMILY_TREE_SUBSIDIARIES_LIMIT}, source=datacore.SOURCE)
     parent, subsidiaries = None, []
     for relative in relatives:
         entry = {name: relative[name] for name in FAMILY_TREE_FIELDS}

@@ -4,6 +4,8 @@ from sources.models import Suppression
 from sources.normalize import normalize_domain, normalize_email, normalize_linkedin_url
 from sources.sql import all_of, any_of, select_meeting_any
 
+SOURCE = "suppression_list"
+
 NORMALIZERS = {
     Suppression.Kind.EMAIL: normalize_email,
     Suppression.Kind.LINKEDIN: normalize_linkedin_url,
@@ -27,5 +29,5 @@ def suppressed(*, emails=(), linkedins=(), domains=()) -> set[tuple[str, str]]:
                              (Suppression.Kind.DOMAIN, domains))
     }
     conditions = [all_of(("kind = %s", [kind]), any_of("value", values)) for kind, values in wanted.items() if values]
-    rows = select_meeting_any(f"SELECT kind, value FROM {Suppression._meta.db_table}", conditions)
+    rows = select_meeting_any(f"SELECT kind, value FROM {Suppression._meta.db_table}", conditions, source=SOURCE)
     return {(row["kind"], row["value"]) for row in rows}

@@ -5,7 +5,7 @@ from django.db import connection
 from sources.contacts import BatchKeys, Candidate
 from sources.fields import ACCOUNT_FIELDS, CONTACT_FIELDS
 from sources.models import Company, Person
-from sources.sql import all_of, any_of, select_dicts, select_meeting_any
+from sources.sql import all_of, any_of, lookup_errors, select_dicts, select_meeting_any
 
 SOURCE = "datacore"
 PERSON_KEY_COLUMNS = ("id", "company_id", "first_norm", "last_norm", "email_norm", "linkedin_norm",
@@ -51,7 +51,7 @@ class DataCoreContacts:
                                               ("p.company_name_norm", keys.company_names)):
                 if names and companies:
                     conditions.append(all_of(any_of(names_column, names), any_of(company_column, companies)))
-        return [_split_person_and_company(row) for row in select_meeting_any(PEOPLE_SELECT, conditions)]
+        return [_split_person_and_company(row) for row in select_meeting_any(PEOPLE_SELECT, conditions, source=SOURCE)]
 
 
 def companies_for_keys(*, domains=(), names=()) -> list[dict]:
@@ -60,14 +60,14 @@ def companies_for_keys(*, domains=(), names=()) -> list[dict]:
         conditions.append(any_of("domain_norm", domains))
     if names:
         conditions.append(any_of("name_norm", names))
-    return select_meeting_any(COMPANIES_SELECT, conditions)
+    return select_meeting_any(COMPANIES_SELECT, conditions, source=SOURCE)
 
 
 def companies_by_ids(ids) -> dict[int, dict]:
     ids = set(ids)
     if not ids:
         return {}
-    return {row["id"]: row for row in select_meeting_any(COMPANIES_SELECT, [any_of("id", ids)])}
+    return {row["id"]: row for row in select_meeting_any(COMPANIES_SELECT, [any_of("id", ids)], source=SOURCE)}
 
 
 def companies_similar_to(names: list[str], *, per_name: int = 3, min_similarity: float = 0.4) -> dict[str, list[tuple[dict, float]]]:
@@ -75,7 +75,7 @@ def companies_similar_to(names: list[str], *, per_name: int = 3, min_similarity:
     names = sorted({name for name in names if name})
     if not names:
         return {}
-    with connection.cursor() as cursor:
+    with lookup_errors(source=SOURCE), connection.cursor() as cursor:
         cursor.execute(
             f"""
             SELECT q.name, c.id, c.score
@@ -127,6 +127,7 @@ def contacts_for_companies(company_ids, *, limit: int, job_levels=(), job_functi
         ) ranked WHERE rank <= %s ORDER BY company_id, rank
         """,
         [*params, limit],
+        source=SOURCE,
     )
     by_company: dict[int, list[dict]] = {}
     for person in people:

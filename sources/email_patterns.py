@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from sources.models import Person
 from sources.normalize import normalize_person_name
+from sources.sql import lookup_errors
 
 SOURCE = "email_pattern"
 
@@ -72,10 +73,11 @@ def patterns_for_domains(domains: Iterable[str]) -> dict[str, DomainPattern]:
     if not domains:
         return {}
     people_by_domain: dict[str, list[tuple[str, str, str]]] = {}
-    known_addresses = (
-        Person.objects.filter(company_domain_norm__in=domains, opted_out=False)
-        .exclude(email_norm="").values_list("company_domain_norm", "email_norm", "first_norm", "last_norm")
-    )
+    with lookup_errors(source=SOURCE):
+        known_addresses = list(
+            Person.objects.filter(company_domain_norm__in=domains, opted_out=False)
+            .exclude(email_norm="").values_list("company_domain_norm", "email_norm", "first_norm", "last_norm")
+        )
     for domain, email, first, last in known_addresses:
         address_local_part, _, host = email.rpartition("@")
         # Only addresses on the domain itself: a subsidiary's mail host follows its own pattern.

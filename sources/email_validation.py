@@ -26,10 +26,12 @@ from django.conf import settings
 from django.core.cache import cache
 
 from ecore.process_cache import ProcessCache
+from sources import datacore
 from sources.models import Company
 from sources.normalize import email_domain, is_disposable_email_domain, is_role_address, normalize_email
 from sources.providers.http import ProviderPolicy, ProviderUnavailable
 from sources.providers.zerobounce import BATCH_LIMIT, ZeroBounceClient, ZeroBounceResult
+from sources.sql import lookup_errors
 
 logger = logging.getLogger(__name__)
 
@@ -232,7 +234,8 @@ def datacore_domains(domains: Iterable[str]) -> set[str]:
     domains = {domain for domain in domains if domain}
     if not domains:
         return set()
-    return set(Company.objects.filter(domain_norm__in=domains).values_list("domain_norm", flat=True))
+    with lookup_errors(source=datacore.SOURCE):
+        return set(Company.objects.filter(domain_norm__in=domains).values_list("domain_norm", flat=True))
 
 
 def _pattern_verdict(email: str, *, support: int, known_domains: set[str]) -> EmailVerdict | None:

@@ -20,7 +20,7 @@ def snapshots_by_linkedin(linkedins) -> dict[str, dict]:
     if not linkedins:
         return {}
     found = select_meeting_any(f"SELECT {', '.join(SNAPSHOT_COLUMNS)} FROM {LinkedInSnapshot._meta.db_table}",
-                               [any_of("linkedin_norm", linkedins)])
+                               [any_of("linkedin_norm", linkedins)], source=SOURCE)
     return {snapshot["linkedin_norm"]: snapshot for snapshot in found}
 
 

@@ -12,6 +12,7 @@ from ecore.celery import app as celery_app
 from ecore.process_cache import process_caches_clear
 from pricing.selectors import PRICING_CACHE_KEY
 from pricing.services import plan_assign
+from sources.sql import lookup_statement_timeout_enable
 from tests.factories import TESTER_FIRST_NAMES, make_company, make_person
 from tokens.models import ApiToken
 from tokens.services import api_token_create
@@ -19,6 +20,8 @@ from wallet.services import wallet_topup
 
 # Tests enqueue onto their own queue, so a developer's running worker never takes their tasks.
 TEST_QUEUE = os.environ.get("ECORE_TEST_QUEUE", "ecore-test")
+# As in the web and worker processes.
+lookup_statement_timeout_enable()
 
 
 @pytest.fixture(autouse=True)

@@ -96,7 +96,8 @@ class StageLog:
         self.entries[stage.name]["state"] = "failed"
 
     def skip(self, name: str, status: str, reason: str) -> None:
-        if self.entries.get(name, {}).get("state") != "done":
+        # A stage that ran, or failed, keeps its entry when its namesake is skipped (DataCore's two).
+        if self.entries.get(name, {}).get("state") not in ("done", "failed"):
             self.entries[name] = {"name": name, "stage": str(status), "state": "skipped", "reason": reason}
 
     def as_list(self) -> list[dict]:
