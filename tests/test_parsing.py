@@ -26,8 +26,11 @@ from enrichment.parsing import (
     INVALID_EXCEL,
     MAX_ARCHIVE_MEMBERS,
     MAX_COLUMNS,
+    MAX_SHARED_STRINGS,
     NO_DATA_ROWS,
+    TOO_MANY_CELLS,
     TOO_MANY_COLUMNS,
+    TOO_MANY_SHARED_STRINGS,
     UNSUPPORTED_FORMAT,
     parse_upload,
     too_large_message,
@@ -281,7 +284,9 @@ def test_a_header_at_the_last_excel_column_is_rejected_without_padding_every_row
     workbook = openpyxl.Workbook()
     workbook.active["A1"] = "Email"
     workbook.active["XFD1"] = "Stray"
-    for row in range(2, 3002):
+    # 1,000 rows: openpyxl reads them all (further over the limit, the row count is refused first, as the seed
+    # orders the checks: row count, then column normalization).
+    for row in range(2, 1002):
         workbook.active.cell(row=row, column=16384, value=1)
     buffer = io.BytesIO()
     workbook.save(buffer)
@@ -410,6 +415,105 @@ def test_a_large_csv_is_counted_to_the_end():
         400,
         {"error": "Maximum 500 records. File has 20000."},
     )
+
+
+SPREADSHEET_NS = b"http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+
+
+def xlsx_with_sheet(rows_xml: bytes, *, prefix: bytes = b"") -> bytes:
+    """A workbook whose first sheet's <sheetData> holds `rows_xml` (SpreadsheetML written by hand)."""
+    declaration = b"xmlns:x" if prefix else b"xmlns"
+    sheet = (b'<?xml version="1.0" encoding="UTF-8"?><' + prefix + b"worksheet " + declaration + b'="'
+             + SPREADSHEET_NS + b'"><' + prefix + b"sheetData>" + rows_xml + b"</" + prefix + b"sheetData></"
+             + prefix + b"worksheet>")
+    return rewrite_member(xlsx_bytes([["Email"], ["x"]]), "xl/worksheets/sheet1.xml", sheet)
+
+
+def number_rows(count: int, *, start: int = 2) -> bytes:
+    return b"".join(b'<row r="%d"><c r="A%d"><v>%d</v></c></row>' % (row, row, row) for row in range(start, start + count))
+
+
+HEADER_ROW = b'<row r="1"><c r="A1" t="inlineStr"><is><t>Email</t></is></c></row>'
+BLANK_ROWS = (b'<row r="5"/><row r="6" ht="20" customHeight="1"></row><row r="7"><c r="A7" s="1"/><c r="B7" t="s"/>'
+              b'</row><row r="8"><c r="A8" t="inlineStr"><is><t xml:space="preserve">   </t></is></c></row>'
+              b'<row r="9"><c r="A9"><f>SUM(B1:B2)</f></c><c r="B9"><v></v></c></row>')
+
+
+def test_a_sheet_far_over_the_limit_is_refused_with_the_count_of_its_rows_that_hold_a_value():
+    content = xlsx_with_sheet(HEADER_ROW + BLANK_ROWS + number_rows(200_000, start=10) + BLANK_ROWS)
+    assert rejection(upload("c.xlsx", content)) == (400, {"error": "Maximum 500 records. File has 200000."})
+
+
+def test_rows_right_of_the_header_or_of_blank_text_are_no_records_near_the_limit():
+    values_right_of_the_header = b"".join(
+        b'<row r="%d"><c r="C%d" t="inlineStr"><is><t>note</t></is></c></row>' % (row, row) for row in range(2, 402))
+    content = xlsx_with_sheet(HEADER_ROW + values_right_of_the_header + number_rows(450, start=402))
+    assert len(parse_upload(upload("c.xlsx", content))) == 450
+
+
+def test_a_row_numbered_past_the_last_excel_row_is_read_without_padding_the_gap():
+    content = xlsx_with_sheet(HEADER_ROW + b'<row r="9000000000"><c r="A9000000000"><v>42</v></c></row>')
+    assert parse_upload(upload("c.xlsx", content)) == [{"email": "42"}]
+
+
+def test_a_worksheet_with_a_namespace_prefix_is_read():
+    rows = (b'<x:row r="1"><x:c r="A1" t="inlineStr"><x:is><x:t>Email</x:t></x:is></x:c></x:row>'
+            b'<x:row r="2"><x:c r="A2" t="inlineStr"><x:is><x:t>j@acme.com</x:t></x:is></x:c></x:row>')
+    assert parse_upload(upload("c.xlsx", xlsx_with_sheet(rows, prefix=b"x:"))) == [{"email": "j@acme.com"}]
+    far_over = b"".join(b'<x:row><x:c><x:v>%d</x:v></x:c></x:row>' % row for row in range(1, 1502))
+    assert rejection(upload("c.xlsx", xlsx_with_sheet(far_over, prefix=b"x:"))) == (
+        400, {"error": "Maximum 500 records. File has 1500."})
+
+
+def test_rows_holding_more_cells_than_a_valid_file_can_are_refused_before_openpyxl_reads_them():
+    generator = random.Random(5)
+
+    def wide_rows(count: int) -> bytes:  # varied, or the sheet would fail the compression-ratio check
+        return b"".join(b"<row>" + b"".join(b"<c><v>%d</v></c>" % generator.randrange(1000) for _ in range(1100))
+                        + b"</row>" for _ in range(count))
+
+    assert rejection(upload("c.xlsx", xlsx_with_sheet(HEADER_ROW + wide_rows(460)))) == (400, {"error": TOO_MANY_CELLS})
+    assert TOO_MANY_CELLS == "The sheet has too many cells. Delete the columns right of the data."
+    assert len(parse_upload(upload("c.xlsx", xlsx_with_sheet(HEADER_ROW + wide_rows(3))))) == 3
+
+
+def with_shared_strings(archive_bytes: bytes, strings: list[str]) -> bytes:
+    """A copy of an openpyxl workbook (inline strings only) given a shared-string table."""
+    table = (b'<sst xmlns="' + SPREADSHEET_NS + b'">'
+             + b"".join(b"<si><t>%s</t></si>" % text.encode() for text in strings) + b"</sst>")
+    with zipfile.ZipFile(io.BytesIO(archive_bytes)) as source:
+        types = source.read("[Content_Types].xml").replace(b"</Types>", (
+            b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-officedocument'
+            b'.spreadsheetml.sharedStrings+xml"/></Types>'))
+        rels = source.read("xl/_rels/workbook.xml.rels").replace(b"</Relationships>", (
+            b'<Relationship Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings"'
+            b' Target="sharedStrings.xml" Id="rIdStrings"/></Relationships>'))
+    content = rewrite_member(rewrite_member(archive_bytes, "[Content_Types].xml", types),
+                             "xl/_rels/workbook.xml.rels", rels)
+    buffer = io.BytesIO(content)
+    with zipfile.ZipFile(buffer, "a", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("xl/sharedStrings.xml", table)
+    return buffer.getvalue()
+
+
+def test_shared_strings_are_read_for_the_rows_kept():
+    rows = (b'<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c></row>'
+            b'<row r="2"><c r="A2" t="s"><v>2</v></c><c r="B2" t="s"><v>3</v></c></row>')
+    content = with_shared_strings(xlsx_with_sheet(rows), ["First Name", "Email", "Jane", "j@acme.com"])
+    assert parse_upload(upload("c.xlsx", content)) == [{"first_name": "Jane", "email": "j@acme.com"}]
+
+
+def test_a_shared_string_table_too_large_to_read_quickly_is_refused_for_a_sheet_within_the_limit():
+    strings = ["Email", *(f"p{index}@example.com" for index in range(MAX_SHARED_STRINGS))]
+    rows = b'<row r="1"><c r="A1" t="s"><v>0</v></c></row><row r="2"><c r="A2" t="s"><v>1</v></c></row>'
+    assert rejection(upload("c.xlsx", with_shared_strings(xlsx_with_sheet(rows), strings))) == (
+        400, {"error": TOO_MANY_SHARED_STRINGS})
+    assert TOO_MANY_SHARED_STRINGS == ("The workbook holds more than 100000 distinct texts. Save the sheet to enrich "
+                                       "as a workbook of its own.")
+    # Far over the limit the count is all that is needed: the table is not read.
+    far_over = b"".join(b'<row><c t="s"><v>%d</v></c></row>' % index for index in range(1502))
+    assert rejection(upload("c.xlsx", with_shared_strings(xlsx_with_sheet(far_over), strings))) == (
+        400, {"error": "Maximum 500 records. File has 1501."})
 
 
 def test_a_file_over_the_upload_cap_is_refused_with_413():
