@@ -34,6 +34,15 @@ def validation_failed(description: str) -> OpenApiResponse:
     return OpenApiResponse(VALIDATION_ERROR, description=description)
 
 
+def page_of(name: str, results: serializers.Field, **fields: serializers.Field) -> serializers.Serializer:
+    """A page of a paginated list: `count`, `next`, `previous`, `results` (and `fields`)."""
+    return inline_serializer(name, {
+        "count": serializers.IntegerField(), "next": serializers.URLField(allow_null=True),
+        "previous": serializers.URLField(allow_null=True), "results": results, **fields})
+
+
+INVALID_PAGE = OpenApiResponse(PAGE_NOT_FOUND, description=(
+    '{"detail": "Invalid page."}: past the last page, or not a page number.'))
 JOB_NOT_FOUND = error_response('{"error": "Job not found."}: unknown, or another user\'s.')
 JOB_OR_PAGE_NOT_FOUND = OpenApiResponse(
     PolymorphicProxySerializer(component_name="JobOrPageNotFound", serializers=[ERROR, PAGE_NOT_FOUND],

@@ -10,11 +10,12 @@ from rest_framework.views import APIView
 
 from ecore.exceptions import ValidationFailed, format_credits
 from ecore.openapi import (
+    INVALID_PAGE,
     JOB_NOT_FOUND,
     JOB_OR_PAGE_NOT_FOUND,
-    PAGE_NOT_FOUND,
     PRICE_MISSING,
     error_response,
+    page_of,
     validation_failed,
 )
 from enrichment.apis import credit_headers
@@ -33,12 +34,6 @@ class Pagination(PageNumberPagination):
     page_size = 100
     page_size_query_param = "page_size"
     max_page_size = 1000
-
-
-def _page_of(name: str, results: serializers.Field, **fields) -> serializers.Serializer:
-    return inline_serializer(name, {
-        "count": serializers.IntegerField(), "next": serializers.URLField(allow_null=True),
-        "previous": serializers.URLField(allow_null=True), "results": results, **fields})
 
 
 def _nullable_object() -> serializers.DictField:
@@ -67,7 +62,7 @@ JOB_SUMMARY = inline_serializer("JobSummary", {
     "rows_processed": serializers.IntegerField(), "estimated_credits": serializers.IntegerField(),
     "created_at": serializers.DateTimeField(), "finished_at": serializers.DateTimeField(allow_null=True),
 }, many=True)
-RESULTS_PAGE = _page_of(
+RESULTS_PAGE = page_of(
     "ResultsPage", serializers.ListField(child=serializers.DictField()), job_id=serializers.UUIDField(),
     status=serializers.CharField(), partial=serializers.BooleanField(help_text="The job is still running."))
 CSV, XLSX = "text/csv", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -89,10 +84,10 @@ class JobListApi(APIView):
         status = serializers.CharField(required=False)
 
     @extend_schema(summary="The caller's jobs, newest first", operation_id="enrichment_status_list",
-                   responses={200: _page_of("JobList", JOB_SUMMARY),
+                   responses={200: page_of("JobList", JOB_SUMMARY),
                               400: validation_failed("A filter that does not parse, e.g. "
                                                      '{"created_after": ["Datetime has wrong format. …"]}'),
-                              404: OpenApiResponse(PAGE_NOT_FOUND, description='{"detail": "Invalid page."}')},
+                              404: INVALID_PAGE},
                    parameters=[OpenApiParameter("created_after", OpenApiTypes.DATETIME),
                                OpenApiParameter("created_before", OpenApiTypes.DATETIME),
                                OpenApiParameter("record_count", int), OpenApiParameter("status", str),

@@ -52,12 +52,12 @@ def test_operations_that_read_a_body_document_malformed_and_unsupported_bodies(s
             assert "400" in operation["responses"], (method, path)
 
 
-def test_results_document_the_csv_and_xlsx_downloads_and_404(schema):
-    responses = schema["paths"]["/api/v1/enrichment/results/{job_id}/"]["get"]["responses"]
-    assert set(responses["200"]["content"]) == {
-        "application/json", "application/xml", "text/csv",
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
-    assert {"400", "404"} <= set(responses)
+def test_results_and_the_ledger_document_their_downloads(schema):
+    results = schema["paths"]["/api/v1/enrichment/results/{job_id}/"]["get"]["responses"]["200"]
+    assert set(results["content"]) == {"application/json", "application/xml", "text/csv",
+                                       "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+    ledger = schema["paths"]["/api/v1/account/ledger/"]["get"]["responses"]["200"]
+    assert set(ledger["content"]) == {"application/json", "application/xml", "text/csv"}
 
 
 @pytest.mark.parametrize(("path", "method", "codes"), [
@@ -66,6 +66,8 @@ def test_results_document_the_csv_and_xlsx_downloads_and_404(schema):
     ("/api/v1/enrichment-control/", "post", {"200", "400", "402", "404", "503"}),
     ("/api/v1/enrichment/status/{job_id}/", "get", {"200", "404"}),
     ("/api/v1/enrichment/status/", "get", {"200", "400", "404"}),
+    ("/api/v1/account/usage/", "get", {"200", "400", "404"}),
+    ("/api/v1/account/ledger/", "get", {"200", "400", "404"}),
     (PHONE, "post", {"200", "400", "402", "429", "503"}),
     (EMAIL, "post", {"200", "400", "402", "429", "503"}),
     ("/api/v1/enrichment/single/", "post", {"200", "400", "402", "429", "503"}),
