@@ -155,6 +155,7 @@ def _with_fuzzer_values(case, fuzzer: Fuzzer) -> str | None:
     return None
 
 
+@pytest.mark.fuzz
 @schema.parametrize()
 # One fuzzer for all of an operation's cases: they read and spend the same wallet and jobs.
 @settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
