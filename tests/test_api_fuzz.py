@@ -39,6 +39,8 @@ TOKEN_PLACEHOLDER = "fuzzer-token"
 FINISHED_JOB, QUEUED_JOB, OTHER_USERS_JOB = "fuzzer-finished-job", "fuzzer-queued-job", "someone-elses-job"
 JOB_PLACEHOLDERS = [FINISHED_JOB, QUEUED_JOB, OTHER_USERS_JOB]
 
+# Loaded at import: schemathesis.pytest.from_fixture would load it in a fixture, but 4.32 sets a node attribute
+# (`_nodeid`) that pytest 9.2 no longer has.
 schema = schemathesis.openapi.from_wsgi("/api/schema/", application, config=schemathesis.Config.from_dict({
     "seed": 15,
     # Without shrinking a failure is reported at once, as generated, instead of after minutes of minimizing.
