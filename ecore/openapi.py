@@ -2,8 +2,8 @@
 
 `ApiAutoSchema` adds to each operation what it answers whatever it does, so a view declares only
 its own answers: behind a token, the 401 with the view's own bodies (seed 000's or seed 001's) and
-a test token's spent daily quota (429); reading a body, a malformed one (400) and an unsupported
-media type (415).
+a test token's spent daily quota (429); reading a body, a malformed one (400), one over the size
+limits (413) and an unsupported media type (415).
 """
 
 from drf_spectacular.openapi import AutoSchema
@@ -78,6 +78,7 @@ class ApiAutoSchema(AutoSchema):
         shared = {}
         if self.method in ("POST", "PUT", "PATCH") and self.get_request_serializer() is not None:
             shared["400"] = validation_failed('{"error": "Malformed request body: …"}')
+            shared["413"] = error_response("The request is too large, or has too many fields or files.")
             shared["415"] = error_response('{"error": "Unsupported media type \\"…\\" in request."}')
         if self.get_auth():
             shared["401"] = OpenApiResponse(

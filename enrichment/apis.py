@@ -39,7 +39,7 @@ SUBMIT_ERRORS = {
     400: validation_failed("Validation failure (schema, fields, identifiers, type/level, plan limit with `limit` "
                            "and `requested`, file parse error, unsupported file type) or a malformed body"),
     402: error_response("You require N credits, but only M are available."),
-    413: error_response("The file is too large. The maximum upload size is N MB."),
+    413: error_response("The file is too large (the maximum upload size is N MB), or the request is."),
     **PRICE_MISSING,
 }
 IDEMPOTENCY_KEY = OpenApiParameter(

@@ -44,12 +44,12 @@ def test_every_operation_documents_the_seed_401_bodies_of_its_endpoint(schema):
         assert "429" in operation["responses"], (method, path)
 
 
-def test_operations_that_read_a_body_document_malformed_and_unsupported_bodies(schema):
+def test_operations_that_read_a_body_document_malformed_oversized_and_unsupported_bodies(schema):
     for path, method, operation in _operations(schema):
         reads_body = "requestBody" in operation
         assert ("415" in operation["responses"]) is reads_body, (method, path)
         if reads_body:
-            assert "400" in operation["responses"], (method, path)
+            assert {"400", "413"} <= set(operation["responses"]), (method, path)
 
 
 def test_results_and_the_ledger_document_their_downloads(schema):
