@@ -137,6 +137,11 @@ def api_exception_handler(exc, context):
     return response
 
 
+def auth_error_bodies(view) -> dict[str, dict]:
+    """The 401 bodies `view` answers with, by reason (the OpenAPI schema documents the same)."""
+    return getattr(view, "auth_error_bodies", DEFAULT_AUTH_ERROR_BODIES)
+
+
 def _unauthorized(context, reason: str) -> Response:
-    bodies = getattr(context.get("view"), "auth_error_bodies", DEFAULT_AUTH_ERROR_BODIES)
-    return Response(bodies[reason], status=status.HTTP_401_UNAUTHORIZED, headers={"WWW-Authenticate": "Bearer"})
+    body = auth_error_bodies(context.get("view"))[reason]
+    return Response(body, status=status.HTTP_401_UNAUTHORIZED, headers={"WWW-Authenticate": "Bearer"})

@@ -141,7 +141,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer", "ecore.renderers.XMLRenderer"],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "ecore.renderers.JsonFirstNegotiation",
     "EXCEPTION_HANDLER": "ecore.exceptions.api_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "ecore.openapi.ApiAutoSchema",
     "UNAUTHENTICATED_USER": None,
     # `?format=csv|xlsx` on Results selects a download, not a DRF renderer.
     "URL_FORMAT_OVERRIDE": None,

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ecore.exceptions import ValidationFailed, format_credits
+from ecore.openapi import INVALID_PAGE, page_of, validation_failed
 from enrichment.selectors import account_overview
 from wallet.selectors import USAGE_GROUPS, ledger_entries_for_user, ledger_reason, usage_for_user
 
@@ -29,6 +30,15 @@ ACCOUNT_RESPONSE = inline_serializer("AccountResponse", {
         "requests_left_today": serializers.IntegerField(allow_null=True)}),
 })
 LEDGER_COLUMNS = ("created_at", "kind", "reason", "amount", "balance_after", "job_id", "note")
+USAGE_PAGE = page_of("UsagePage", inline_serializer("UsageRow", {
+    **{group: serializers.CharField(required=False, allow_null=True, help_text=f"group_by={group}")
+       for group in USAGE_GROUPS},
+    "charged": serializers.CharField(), "refunded": serializers.CharField(), "net": serializers.CharField(),
+    "rows": serializers.IntegerField(), "lookups": serializers.IntegerField()}, many=True))
+LEDGER_PAGE = page_of("LedgerPage", inline_serializer("LedgerRow", {
+    "created_at": serializers.DateTimeField(), "kind": serializers.CharField(), "reason": serializers.CharField(),
+    "amount": serializers.CharField(), "balance_after": serializers.CharField(),
+    "job_id": serializers.UUIDField(allow_null=True), "note": serializers.CharField()}, many=True))
 
 
 class Pagination(PageNumberPagination):
@@ -73,7 +83,8 @@ class AccountUsageApi(APIView):
     @extend_schema(summary="Where your credits went: charged, refunded and net per day, job or endpoint",
                    parameters=[*PERIOD_PARAMETERS, OpenApiParameter("group_by", str, enum=list(USAGE_GROUPS)),
                                OpenApiParameter("page", int), OpenApiParameter("page_size", int)],
-                   responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT})
+                   responses={200: USAGE_PAGE, 400: validation_failed("A date or group_by that does not parse"),
+                              404: INVALID_PAGE})
     def get(self, request):
         period = _period(request.query_params, self.FilterSerializer)
         groups = usage_for_user(user=request.user, **period)
@@ -107,8 +118,9 @@ class AccountLedgerApi(APIView):
     @extend_schema(summary="Your ledger, newest first: every movement of your credits (JSON pages or ?format=csv)",
                    parameters=[*PERIOD_PARAMETERS, OpenApiParameter("format", str, enum=["json", "csv"]),
                                OpenApiParameter("page", int), OpenApiParameter("page_size", int)],
-                   responses={(200, "application/json"): OpenApiTypes.OBJECT, (200, "text/csv"): OpenApiTypes.STR,
-                              400: OpenApiTypes.OBJECT})
+                   responses={200: LEDGER_PAGE, (200, "text/csv"): OpenApiTypes.STR,
+                              400: validation_failed('A date that does not parse, or {"format": "Use json or csv."}'),
+                              404: INVALID_PAGE})
     def get(self, request):
         entries = ledger_entries_for_user(user=request.user, **_period(request.query_params))
         export_format = request.query_params.get("format", "json")

@@ -1,21 +1,20 @@
 from decimal import Decimal
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ecore.exceptions import format_credits
+from ecore.openapi import PRICE_MISSING, error_response, validation_failed
 from ecore.parsers import JSONParser
-from enrichment.idempotency import idempotent_response
+from enrichment.idempotency import MAX_KEY_LENGTH, idempotent_response
 from enrichment.request_input import submission_fingerprint, submission_from_request
 from enrichment.services import job_submit, submission_estimate
 from enrichment.validation import FileSubmissionSchema, SubmissionSchema
 from wallet.selectors import wallet_balance
-
-ERROR_BODY = inline_serializer("ErrorBody", {"error": serializers.CharField()})
 
 
 def credit_headers(*, charged: Decimal, user) -> dict:
@@ -38,13 +37,18 @@ class FileSubmissionRequest(FileSubmissionSchema):
 
 SUBMIT_REQUEST = {"application/json": SubmissionSchema, "multipart/form-data": FileSubmissionRequest}
 SUBMIT_ERRORS = {
-    400: OpenApiResponse(description="Validation failure (schema, fields, identifiers, type/level, plan limit, "
-                                     "file parse error, unsupported file type)"),
-    401: OpenApiResponse(description='{"message": "Invalid or expired token"} or '
-                                     '{"message": "User is inactive or deleted"}'),
-    402: OpenApiResponse(ERROR_BODY, description="You require N credits, but only M are available."),
-    429: OpenApiResponse(description="Test-token daily usage cap exceeded"),
+    400: validation_failed("Validation failure (schema, fields, identifiers, type/level, plan limit with `limit` "
+                           "and `requested`, file parse error, unsupported file type) or a malformed body"),
+    402: error_response("You require N credits, but only M are available."),
+    413: error_response("The file is too large (the maximum upload size is N MB), or the request is."),
+    **PRICE_MISSING,
 }
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key", {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH}, OpenApiParameter.HEADER,
+    description=(
+        "The first answer to a key is stored for 24 hours and replayed (with "
+        "`Idempotent-Replayed: true`) for a retry of the same request; the same key with another request is a 400, "
+        "and a retry while the first is still running a 409."))
 
 
 class SubmitApi(APIView):
@@ -53,9 +57,11 @@ class SubmitApi(APIView):
     @extend_schema(
         summary="Submit an enrichment job",
         request=SUBMIT_REQUEST,
+        parameters=[IDEMPOTENCY_KEY],
         responses={200: inline_serializer("SubmitResponse", {
             "status": serializers.CharField(), "job_id": serializers.UUIDField(),
-            "estimated_credits": serializers.IntegerField(), "message": serializers.CharField()}), **SUBMIT_ERRORS},
+            "estimated_credits": serializers.IntegerField(), "message": serializers.CharField()}), **SUBMIT_ERRORS,
+            409: error_response("A request with this Idempotency-Key is still being processed.")},
         examples=[OpenApiExample("Contact", request_only=True, value={
             "type": "contact", "level": "standard",
             "fields_to_enrich": ["contact_email", "contact_mobile_phone", "job_title"],

@@ -51,6 +51,11 @@ PERSON_COMPANY_INPUT_ERROR = (
     "Provide person.email, person.linkedin_url, or person.first_name + person.last_name with company.name "
     "or company.website; or company.name / company.website for a company-only lookup."
 )
+# The input combinations of seed 001's phone and email lookups: one must be complete.
+CONTACT_LOOKUP_COMBINATIONS = (
+    ("linkedin_url",), ("email",), ("first_name", "last_name", "company_name"),
+    ("first_name", "last_name", "company_website"),
+)
 # The seed's input names for phone and email lookups, and the pipeline's names for them.
 CONTACT_LOOKUP_INPUTS = {
     "linkedin_url": "contact_linkedin_url",
@@ -136,7 +141,7 @@ def lookup_settle(*, user, spec: EnrichmentSpec, row: WorkRow, outputs: list[dic
 # --- phone and email lookups (seed 001) ----------------------------------------------------------
 
 def contact_lookup_record(payload) -> dict:
-    """The seed's input shapes as a pipeline record: a LinkedIn URL, an email, or a name at a company.
+    """The seed's input shapes (`CONTACT_LOOKUP_COMBINATIONS`) as a pipeline record.
 
     A value counts only when it is usable as a key (a parseable email, a profile URL, a website). Text
     a job's record could not hold either (too long, a NUL, an unpaired surrogate) is no valid input.
@@ -153,8 +158,9 @@ def contact_lookup_record(payload) -> dict:
         if value.strip():
             record[field_name] = value.strip()
     keys = RowKeys.from_record(record)
-    at_company = keys.company or normalize_domain(record.get("company_website"))
-    if not (keys.linkedin or keys.email or (keys.first and keys.last and at_company)):
+    usable = {"linkedin_url": keys.linkedin, "email": keys.email, "first_name": keys.first, "last_name": keys.last,
+              "company_name": keys.company, "company_website": normalize_domain(record.get("company_website"))}
+    if not any(all(usable[name] for name in combination) for combination in CONTACT_LOOKUP_COMBINATIONS):
         raise ValidationFailed({"error": CONTACT_LOOKUP_INPUT_ERROR})
     return record
 

@@ -2,14 +2,20 @@
 
 from decimal import Decimal
 
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ecore.exceptions import INACTIVE_USER, INVALID_TOKEN, ValidationFailed, format_credits
+from ecore.openapi import PRICE_MISSING, RATE_LIMITED, error_response, validation_failed
 from ecore.parsers import JSONParser
 from enrichment.single import (
+    CONTACT_LOOKUP_COMBINATIONS,
+    CONTACT_LOOKUP_INPUT_ERROR,
+    MAX_AGE_DAYS_ERROR,
+    MIN_CONFIDENCE_ERROR,
     ContactLookup,
     contact_lookup_record,
     email_lookup,
@@ -25,32 +31,67 @@ from tokens.ratelimit import RateLimitDecision, RateLimitExceeded, rate_limit_hi
 
 SEED_001_AUTH_ERROR_BODIES = {INVALID_TOKEN: {"detail": "Invalid token."}, INACTIVE_USER: {"detail": "Invalid token."}}
 
-ERROR_BODY = inline_serializer("SingleErrorBody", {"error": serializers.CharField()})
 RATE_LIMIT_HEADERS_NOTE = ("Every answer to an authenticated request carries X-RateLimit-Limit, X-RateLimit-Remaining, "
                            "X-RateLimit-Reset (seconds), X-Remaining-Credits and X-Credits-Remaining (the same whole "
                            "credits); a lookup that was answered also X-Credits-Charged.")
-CONTACT_LOOKUP_REQUEST = inline_serializer("ContactLookupRequest", {
-    "linkedin_url": serializers.CharField(required=False),
-    "email": serializers.CharField(required=False),
-    "first_name": serializers.CharField(required=False),
-    "last_name": serializers.CharField(required=False),
-    "company_name": serializers.CharField(required=False),
-    "company_website": serializers.CharField(required=False),
-    "min_confidence": serializers.IntegerField(
+
+
+# Documents the body only: `contact_lookup_record` and the `lookup_*` functions read it.
+class ContactLookupRequest(serializers.Serializer):
+    """A person: `linkedin_url`, `email`, or `first_name` + `last_name` with `company_name` or `company_website`.
+    A blank value, or one that cannot serve as a key (an email that does not parse, a URL that is not a LinkedIn
+    profile), does not count."""
+
+    linkedin_url = serializers.CharField(required=False, help_text="A LinkedIn profile URL.")
+    email = serializers.CharField(required=False, help_text="A known email address of the person.")
+    first_name = serializers.CharField(required=False)
+    last_name = serializers.CharField(required=False)
+    company_name = serializers.CharField(required=False)
+    company_website = serializers.CharField(required=False, help_text="Instead of company_name.")
+    min_confidence = serializers.IntegerField(
         required=False, allow_null=True, min_value=0, max_value=100,
-        help_text="A match scored below this is returned as not_found and not charged."),
-    "max_age_days": serializers.IntegerField(
+        help_text="A match scored below this is returned as not_found and not charged.")
+    max_age_days = serializers.IntegerField(
         required=False, allow_null=True, min_value=1,
         help_text="A value its source last saw longer ago is not delivered nor charged (not_found, with "
-                  "stale_fields saying what was withheld)."),
-})
+                  "stale_fields saying what was withheld).")
+
+
+class ContactLookupRequestSchema(OpenApiSerializerExtension):
+    """Adds the required combinations, which fields alone cannot say, as an `anyOf`."""
+
+    target_class = ContactLookupRequest
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        return {**schema, "anyOf": [{"required": list(names)} for names in CONTACT_LOOKUP_COMBINATIONS]}
+
+
+def _text_fields(*names: str) -> dict[str, serializers.CharField]:
+    return {name: serializers.CharField(required=False) for name in names}
+
+
+EMAIL_QUALITY = _text_fields("contact_email_status", "contact_email_status_reason")
+
+
+def _contact_lookup_response(name: str, results: dict, *, not_found_message: str):
+    return inline_serializer(name, {
+        "success": serializers.BooleanField(help_text="Always true on a 200, not_found included."),
+        "status": serializers.ChoiceField(choices=["success", "not_found"]),
+        "results": inline_serializer(f"{name}Results", results, required=False, help_text="status success only"),
+        "message": serializers.CharField(required=False, help_text=f'"{not_found_message}": status not_found only'),
+        "stale_fields": serializers.DictField(required=False, help_text=(
+            "not_found only: what was found but withheld as older than max_age_days")),
+        "remaining_credits": serializers.IntegerField(help_text="The wallet's balance after this lookup."),
+    })
+
+
 CONTACT_LOOKUP_ERRORS = {
-    400: OpenApiResponse(ERROR_BODY, description=("No valid field combination supplied, or "
-                                                  '{"error": "min_confidence must be an integer from 0 to 100."}, '
-                                                  'or {"error": "max_age_days must be an integer of at least 1."}')),
-    401: OpenApiResponse(description='{"detail": "Invalid token."}'),
-    402: OpenApiResponse(ERROR_BODY, description='{"error": "Insufficient credits."}'),
-    429: OpenApiResponse(ERROR_BODY, description="Rate limit exceeded. Retry after N seconds. (Retry-After header)"),
+    400: error_response(f'{{"error": "{CONTACT_LOOKUP_INPUT_ERROR}"}}, {{"error": "{MIN_CONFIDENCE_ERROR}"}}, '
+                        f'{{"error": "{MAX_AGE_DAYS_ERROR}"}} or a malformed body'),
+    402: error_response('{"error": "Insufficient credits."}'),
+    429: RATE_LIMITED,
+    **PRICE_MISSING,
 }
 
 
@@ -97,8 +138,11 @@ class PhoneEnrichmentApi(SingleRecordApi):
     @extend_schema(
         summary="Find a phone number (charged only when found)",
         description=RATE_LIMIT_HEADERS_NOTE,
-        request=CONTACT_LOOKUP_REQUEST,
-        responses={200: OpenApiResponse(description="success or not_found"), **CONTACT_LOOKUP_ERRORS},
+        request=ContactLookupRequest,
+        responses={200: _contact_lookup_response("PhoneLookupResponse", {
+            "phone": serializers.CharField(), **_text_fields("phone_e164", "phone_type", "phone_country"),
+            "email": serializers.CharField(required=False, help_text="The person's email, when known: free."),
+            **EMAIL_QUALITY}, not_found_message="Phone not found"), **CONTACT_LOOKUP_ERRORS},
         examples=[OpenApiExample("Name + company", request_only=True,
                                  value={"first_name": "John", "last_name": "Doe", "company_name": "Acme Corp"})],
     )
@@ -117,8 +161,10 @@ class EmailEnrichmentApi(SingleRecordApi):
     @extend_schema(
         summary="Find a deliverable email (charged only when found)",
         description=RATE_LIMIT_HEADERS_NOTE,
-        request=CONTACT_LOOKUP_REQUEST,
-        responses={200: OpenApiResponse(description="success or not_found"), **CONTACT_LOOKUP_ERRORS},
+        request=ContactLookupRequest,
+        responses={200: _contact_lookup_response("EmailLookupResponse", {
+            "email": serializers.CharField(), "email_status": serializers.CharField(help_text="The validator's verdict."),
+            **EMAIL_QUALITY}, not_found_message="Email not found"), **CONTACT_LOOKUP_ERRORS},
     )
     def post(self, request):
         record = contact_lookup_record(request.data)
@@ -190,10 +236,16 @@ class PersonCompanyEnrichmentApi(SingleRecordApi):
         summary="Enrich one person and their company (or a company alone)",
         description=("Priced like a one-row job (contact when person inputs are given, else account) and "
                      "charged only when it delivers what set the price. " + RATE_LIMIT_HEADERS_NOTE),
-        responses={200: OpenApiResponse(description="status success or not_found"),
-                   400: OpenApiResponse(description='{"error": "...", "missing": [...]} or field errors'),
-                   402: OpenApiResponse(ERROR_BODY, description="You require N credits, but only M are available."),
-                   429: OpenApiResponse(ERROR_BODY, description="Rate limit exceeded. Retry after N seconds.")},
+        responses={200: inline_serializer("PersonCompanyResponse", {
+            "status": serializers.ChoiceField(choices=["success", "not_found"]),
+            "external_id": serializers.CharField(allow_null=True),
+            "custom_fields": serializers.ListField(child=serializers.DictField()),
+            "data": serializers.DictField(help_text="The person and company found."),
+            "charged_credits": serializers.CharField(), "remaining_credits": serializers.IntegerField()}),
+                   400: validation_failed('{"error": "…", "missing": […]} naming the inputs that complete a '
+                                          "lookup, field errors, or a malformed body"),
+                   402: error_response("You require N credits, but only M are available."),
+                   429: RATE_LIMITED, **PRICE_MISSING},
         examples=[OpenApiExample("Person at a company", request_only=True, value={
             "person": {"first_name": "Jane", "last_name": "Doe", "title": "VP Sales"},
             "company": {"name": "Acme Corp", "website": "acme.com", "address": {"country": "US"}},

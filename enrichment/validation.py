@@ -142,6 +142,13 @@ class CriteriaSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+@extend_schema_field({
+    "type": "array", "minItems": 1, "maxItems": settings.ENRICHMENT_HARD_LIMIT,
+    "items": {"type": "object", "additionalProperties": {},
+              "anyOf": [{"required": [name]} for name in sorted({*CONTACT_IDENTIFIERS, *ACCOUNT_IDENTIFIERS})]},
+    "description": (f"The records. Each needs a non-blank identifier: one of {sorted(CONTACT_IDENTIFIERS)} "
+                    f"for contact jobs, of {sorted(ACCOUNT_IDENTIFIERS)} for account jobs."),
+})
 class RecordListField(serializers.ListField):
     child = serializers.DictField()
 
@@ -149,6 +156,11 @@ class RecordListField(serializers.ListField):
         super().__init__(min_length=1, max_length=settings.ENRICHMENT_HARD_LIMIT, **kwargs)
 
 
+@extend_schema_field({
+    "type": "array", "minItems": 1, "items": {"type": "string", "enum": [*CONTACT_FIELDS, *ACCOUNT_FIELDS]},
+    "description": ("Contact jobs, and account jobs with criteria.limit, take any of these; other account jobs "
+                    "only the account fields. Any other name is a 400 listing the invalid ones."),
+})
 class FieldNamesField(serializers.ListField):
     """A non-empty list of strings; a comma-separated string is split (file-upload mode)."""
 
