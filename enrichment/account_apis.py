@@ -1,7 +1,7 @@
 """The caller's account: balance and limits, where the credits went (usage), and the ledger itself."""
 
 import csv
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -62,7 +62,8 @@ def _period(query_params, serializer_class=PeriodSerializer) -> dict:
     start, end = valid.pop("from", None), valid.pop("to", None)
     return {**valid,
             "created_after": datetime.combine(start, time.min, tzinfo=UTC) if start else None,
-            "created_before": datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC) if end else None}
+            "created_before": (datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC)
+                               if end and end < date.max else None)}
 
 
 PERIOD_PARAMETERS = [OpenApiParameter("from", OpenApiTypes.DATE, description="First UTC day (included)"),

@@ -30,7 +30,12 @@ from enrichment.pipeline.rows import (
 )
 from enrichment.pipeline.runner import StageLog, batch_enrich
 from enrichment.pipeline.spec import EnrichmentSpec
-from enrichment.validation import MAX_RECORD_VALUE_LENGTH, character_problem, validate_allowed_fields
+from enrichment.validation import (
+    MAX_AGE_DAYS_LIMIT,
+    MAX_RECORD_VALUE_LENGTH,
+    character_problem,
+    validate_allowed_fields,
+)
 from pricing.selectors import price_of
 from pricing.services import credits_as_integer, estimate_credits
 from sources import datacore, email_validation
@@ -46,7 +51,7 @@ CONTACT_LOOKUP_INPUT_ERROR = (
     "Provide linkedin_url, email, or first_name + last_name + (company_name OR company_website)."
 )
 MIN_CONFIDENCE_ERROR = "min_confidence must be an integer from 0 to 100."
-MAX_AGE_DAYS_ERROR = "max_age_days must be an integer of at least 1."
+MAX_AGE_DAYS_ERROR = f"max_age_days must be an integer from 1 to {MAX_AGE_DAYS_LIMIT}."
 PERSON_COMPANY_INPUT_ERROR = (
     "Provide person.email, person.linkedin_url, or person.first_name + person.last_name with company.name "
     "or company.website; or company.name / company.website for a company-only lookup."
@@ -183,7 +188,7 @@ def lookup_max_age_days(payload: dict) -> int | None:
     value = payload.get("max_age_days")
     if value is None:
         return None
-    if type(value) is not int or value < 1:
+    if type(value) is not int or not 1 <= value <= MAX_AGE_DAYS_LIMIT:
         raise ValidationFailed({"error": MAX_AGE_DAYS_ERROR})
     return value
 

@@ -26,7 +26,7 @@ from enrichment.single import (
     phone_lookup,
     remaining_credits,
 )
-from enrichment.validation import FieldNamesField, json_character_problem
+from enrichment.validation import MAX_AGE_DAYS_LIMIT, FieldNamesField, json_character_problem
 from tokens.ratelimit import RateLimitDecision, RateLimitExceeded, rate_limit_hit
 
 SEED_001_AUTH_ERROR_BODIES = {INVALID_TOKEN: {"detail": "Invalid token."}, INACTIVE_USER: {"detail": "Invalid token."}}
@@ -52,7 +52,7 @@ class ContactLookupRequest(serializers.Serializer):
         required=False, allow_null=True, min_value=0, max_value=100,
         help_text="A match scored below this is returned as not_found and not charged.")
     max_age_days = serializers.IntegerField(
-        required=False, allow_null=True, min_value=1,
+        required=False, allow_null=True, min_value=1, max_value=MAX_AGE_DAYS_LIMIT,
         help_text="A value its source last saw longer ago is not delivered nor charged (not_found, with "
                   "stale_fields saying what was withheld).")
 
@@ -220,7 +220,8 @@ class PersonCompanyInput(serializers.Serializer):
     custom_fields = serializers.ListField(child=CustomFieldInput(), required=False, max_length=100)
     fields_to_enrich = FieldNamesField(accept_comma_string=False, required=False)
     min_confidence = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=100)
-    max_age_days = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    max_age_days = serializers.IntegerField(required=False, allow_null=True, min_value=1,
+                                            max_value=MAX_AGE_DAYS_LIMIT)
 
 
 def person_company_input(data) -> dict:

@@ -17,6 +17,9 @@ from ecore.exceptions import ValidationFailed
 from enrichment.webhooks import webhook_url_problem
 from sources.fields import ACCOUNT_FIELDS, ACCOUNT_IDENTIFIERS, CONTACT_FIELDS, CONTACT_IDENTIFIERS
 
+# A century: older than any source's data, and far from the date arithmetic's limits.
+MAX_AGE_DAYS_LIMIT = 36_500
+
 CRITERIA_LIST_KEYS = ("job_level", "job_function", "keyword")
 CRITERIA_KEYS = ("limit", *CRITERIA_LIST_KEYS)
 # Each keyword is three ILIKE patterns over every person of the batch's companies: 100,000 of them
@@ -187,7 +190,8 @@ class SubmissionSchema(serializers.Serializer):
     criteria = CriteriaSerializer(required=False, allow_null=True)
     min_confidence = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=100)
     webhook_url = serializers.URLField(required=False, allow_blank=True, max_length=1000)
-    max_age_days = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    max_age_days = serializers.IntegerField(required=False, allow_null=True, min_value=1,
+                                            max_value=MAX_AGE_DAYS_LIMIT)
     # Note: a default, not required=False alone: DRF reads a boolean missing from a form as false.
     accept_catch_all = serializers.BooleanField(default=True)
 

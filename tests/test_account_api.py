@@ -103,6 +103,7 @@ def test_usage_by_endpoint_day_and_job_adds_up_to_the_wallet(api_client, alice, 
 
 def test_usage_outside_the_period_is_empty_and_a_bad_group_is_a_400(api_client, spent):
     assert api_client.get(USAGE, {"from": "2001-01-01", "to": "2001-12-31"}).json()["results"] == []
+    assert api_client.get(USAGE, {"from": "0001-01-01", "to": "9999-12-31"}).json()["count"] == 1
     refused = api_client.get(USAGE, {"group_by": "week"})
     assert refused.status_code == 400 and "group_by" in refused.json()
 

@@ -240,7 +240,7 @@ def test_the_lookup_endpoints_refuse_a_bad_max_age_days_after_the_seeds_input_ch
     for endpoint in (PHONE, EMAIL):
         response = caller.post(endpoint, {**OLIVE, "max_age_days": 0}, format="json")
         assert response.status_code == 400
-        assert response.json() == {"error": "max_age_days must be an integer of at least 1."}
+        assert response.json() == {"error": "max_age_days must be an integer from 1 to 36500."}
         seed = caller.post(endpoint, {"first_name": "Olive", "max_age_days": 0}, format="json").json()
         assert seed == {"error": "Provide linkedin_url, email, or first_name + last_name + (company_name OR "
                                  "company_website)."}
@@ -310,3 +310,15 @@ def test_a_worker_withholds_and_refunds_stale_values_and_applies_accept_catch_al
     # Olive's phone (5) and Cathy's email (4) came back.
     assert wallet_balance(user=alice) == Decimal("1000") - 5 - 4
     assert ledger_sum(user=alice) == wallet_balance(user=alice)
+
+
+def test_a_max_age_days_past_a_century_is_a_400_not_a_date_overflow(caller, acme):
+    for endpoint in (PHONE, EMAIL):
+        response = caller.post(endpoint, {**OLIVE, "max_age_days": 1_000_000}, format="json")
+        assert (response.status_code, response.json()) == (
+            400, {"error": "max_age_days must be an integer from 1 to 36500."})
+    submit = caller.post("/api/v1/enrichment/submit/", {
+        "type": "contact", "level": "standard", "fields_to_enrich": ["contact_email"], "max_age_days": 1_000_000,
+        "data": [{"first_name": "Olive", "last_name": "Oldham", "company_name": "Acme Corp"}]}, format="json")
+    assert submit.status_code == 400 and "max_age_days" in submit.json()
+    assert wallet_balance(user=caller.user) == Decimal("100")
