@@ -41,7 +41,10 @@ SUBMIT_ERRORS = {
                                      "file parse error, unsupported file type)"),
     401: OpenApiResponse(description='{"message": "Invalid or expired token"} or '
                                      '{"message": "User is inactive or deleted"}'),
-    402: OpenApiResponse(ERROR_BODY, description="You require N credits, but only M are available."),
+    402: OpenApiResponse(ERROR_BODY, description='You require N credits, but only M are available. Or, when the '
+                                                 'wallet can pay but a spend cap cannot: {"error": "Spend cap reached", '
+                                                 '"cap": "token_daily", "limit": "100", "spent": "96", "requested": '
+                                                 '"10", "resets_at": "2026-12-02T00:00:00Z"}'),
     429: OpenApiResponse(description="Test-token daily usage cap exceeded"),
 }
 
@@ -79,7 +82,7 @@ class SubmitApi(APIView):
     def _submit(self, request) -> tuple[int, dict]:
         submission_input = submission_from_request(request)
         job, estimate = job_submit(user=request.user, submission=submission_input.submission,
-                                   input_file_name=submission_input.file_name)
+                                   input_file_name=submission_input.file_name, token_id=request.auth.pk)
         self.charged = estimate.total
         return status.HTTP_200_OK, {
             "status": "submitted",
@@ -104,7 +107,7 @@ class EstimateApi(APIView):
     )
     def post(self, request):
         submission = submission_from_request(request).submission
-        estimate, balance = submission_estimate(user=request.user, submission=submission)
+        estimate, balance = submission_estimate(user=request.user, submission=submission, token_id=request.auth.pk)
         return Response({
             "estimated_credits": estimate.rounded_total,
             "estimated_credits_exact": format_credits(estimate.total),

@@ -28,7 +28,10 @@ SEED_001_AUTH_ERROR_BODIES = {INVALID_TOKEN: {"detail": "Invalid token."}, INACT
 ERROR_BODY = inline_serializer("SingleErrorBody", {"error": serializers.CharField()})
 RATE_LIMIT_HEADERS_NOTE = ("Every answer to an authenticated request carries X-RateLimit-Limit, X-RateLimit-Remaining, "
                            "X-RateLimit-Reset (seconds), X-Remaining-Credits and X-Credits-Remaining (the same whole "
-                           "credits); a lookup that was answered also X-Credits-Charged.")
+                           "credits); a lookup that was answered also X-Credits-Charged and X-Charge-Reason (charged, "
+                           "already_paid for values paid for within repeat_free_days, or why nothing was found). A "
+                           'spend cap that the price would pass is a 402 {"error": "Spend cap reached", "cap", '
+                           '"limit", "spent", "requested", "resets_at"}.')
 CONTACT_LOOKUP_REQUEST = inline_serializer("ContactLookupRequest", {
     "linkedin_url": serializers.CharField(required=False),
     "email": serializers.CharField(required=False),
@@ -60,6 +63,7 @@ class SingleRecordApi(APIView):
     parser_classes = [JSONParser]
     rate_limit: RateLimitDecision | None = None
     credits_charged: Decimal | None = None  # set by a lookup that was answered
+    charge_reason = ""
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
@@ -77,6 +81,8 @@ class SingleRecordApi(APIView):
                 known if known is not None else remaining_credits(request.auth.owner_balance))
         if self.credits_charged is not None:
             response["X-Credits-Charged"] = format_credits(self.credits_charged)
+        if self.charge_reason:
+            response["X-Charge-Reason"] = self.charge_reason
         return response
 
 
@@ -106,8 +112,8 @@ class PhoneEnrichmentApi(SingleRecordApi):
         record = contact_lookup_record(request.data)
         lookup = phone_lookup(user=request.user, balance=request.auth.owner_balance, record=record,
                               min_confidence=lookup_min_confidence(request.data),
-                              max_age_days=lookup_max_age_days(request.data))
-        self.credits_charged = lookup.charged
+                              max_age_days=lookup_max_age_days(request.data), token_id=request.auth.pk)
+        self.credits_charged, self.charge_reason = lookup.charged, lookup.charge_reason
         return Response(_contact_lookup_body(lookup, not_found_message="Phone not found"))
 
 
@@ -124,8 +130,8 @@ class EmailEnrichmentApi(SingleRecordApi):
         record = contact_lookup_record(request.data)
         lookup = email_lookup(user=request.user, balance=request.auth.owner_balance, record=record,
                               min_confidence=lookup_min_confidence(request.data),
-                              max_age_days=lookup_max_age_days(request.data))
-        self.credits_charged = lookup.charged
+                              max_age_days=lookup_max_age_days(request.data), token_id=request.auth.pk)
+        self.credits_charged, self.charge_reason = lookup.charged, lookup.charge_reason
         return Response(_contact_lookup_body(lookup, not_found_message="Email not found"))
 
 
@@ -200,13 +206,15 @@ class PersonCompanyEnrichmentApi(SingleRecordApi):
                                         fields_to_enrich=valid.get("fields_to_enrich"),
                                         min_confidence=valid.get("min_confidence"),
                                         max_age_days=valid.get("max_age_days"))
-        result = person_company_enrich(user=request.user, balance=request.auth.owner_balance, request=lookup)
-        self.credits_charged = result.charged
+        result = person_company_enrich(user=request.user, balance=request.auth.owner_balance, request=lookup,
+                                       token_id=request.auth.pk)
+        self.credits_charged, self.charge_reason = result.charged, result.charge_reason
         return Response({
             "status": "success" if result.found else "not_found",
             "external_id": valid.get("external_id"),
             "custom_fields": valid.get("custom_fields", []),
             "data": result.data,
             "charged_credits": format_credits(result.charged),
+            "charge_reason": result.charge_reason,
             "remaining_credits": result.remaining_credits,
         })

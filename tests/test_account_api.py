@@ -23,6 +23,7 @@ def test_the_account_shows_balance_plan_limits_and_a_live_token(api_client, alic
                  "rate_limit_per_second": 30},
         "token": {"kind": "live", "name": "", "daily_limit": None, "requests_today": None,
                   "requests_left_today": None},
+        "spend_caps": [],
     }
 
 
