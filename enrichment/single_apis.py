@@ -52,7 +52,8 @@ CONTACT_LOOKUP_ERRORS = {
                                                   '{"error": "min_confidence must be an integer from 0 to 100."}, '
                                                   'or {"error": "max_age_days must be an integer of at least 1."}')),
     401: OpenApiResponse(description='{"detail": "Invalid token."}'),
-    402: OpenApiResponse(ERROR_BODY, description='{"error": "Insufficient credits."}'),
+    402: OpenApiResponse(ERROR_BODY, description='{"error": "Insufficient credits."}, or {"error": "Spend cap reached", '
+                                                 '...} when a spend cap cannot take the price'),
     429: OpenApiResponse(ERROR_BODY, description="Rate limit exceeded. Retry after N seconds. (Retry-After header)"),
 }
 
@@ -192,7 +193,8 @@ class PersonCompanyEnrichmentApi(SingleRecordApi):
                      "charged only when it delivers what set the price. " + RATE_LIMIT_HEADERS_NOTE),
         responses={200: OpenApiResponse(description="status success or not_found"),
                    400: OpenApiResponse(description='{"error": "...", "missing": [...]} or field errors'),
-                   402: OpenApiResponse(ERROR_BODY, description="You require N credits, but only M are available."),
+                   402: OpenApiResponse(ERROR_BODY, description="You require N credits, but only M are available. "
+                                                                "Or Spend cap reached, naming the cap."),
                    429: OpenApiResponse(ERROR_BODY, description="Rate limit exceeded. Retry after N seconds.")},
         examples=[OpenApiExample("Person at a company", request_only=True, value={
             "person": {"first_name": "Jane", "last_name": "Doe", "title": "VP Sales"},
