@@ -204,9 +204,9 @@ def test_a_repeated_phone_lookup_answers_the_same_body_and_charges_nothing(make_
     client = make_client(make_user("looker", credits=100), scheme="Token")
     body = {"email": "aaron.tester@acme.com"}
     first = client.post(PHONE, body, format="json")
-    assert first.json() == {"success": True, "status": "success",
-                            "results": {"phone": "+15125550000", "email": "aaron.tester@acme.com"},
-                            "remaining_credits": 95}
+    assert first.json()["status"] == "success" and first.json()["remaining_credits"] == 95
+    assert (first.json()["results"]["phone"], first.json()["results"]["email"]) == (
+        "+15125550000", "aaron.tester@acme.com")
     assert first["X-Credits-Charged"] == "5" and first["X-Charge-Reason"] == "charged"
 
     repeat = client.post(PHONE, {"linkedin_url": "linkedin.com/in/aaron-tester"}, format="json")
