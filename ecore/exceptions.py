@@ -60,6 +60,18 @@ class InsufficientCredits(ApplicationError):
         )
 
 
+class SpendCapReached(ApplicationError):
+    """A spend cap, not the wallet, refuses the charge: which cap, its limit, what its period has spent and when
+    the period ends. The seed's 402 bodies stay the wallet's."""
+
+    status_code = status.HTTP_402_PAYMENT_REQUIRED
+
+    def __init__(self, *, cap: str, limit, spent, requested, resets_at):
+        super().__init__({"error": "Spend cap reached", "cap": cap, "limit": format_credits(limit),
+                          "spent": format_credits(spent), "requested": format_credits(requested),
+                          "resets_at": resets_at.strftime("%Y-%m-%dT%H:%M:%SZ")})
+
+
 class PlanLimitExceeded(ApplicationError):
     def __init__(self, limit: int, requested: int):
         super().__init__({"error": "Plan limit exceeded", "limit": limit, "requested": requested})

@@ -87,3 +87,7 @@ class ApiAutoSchema(AutoSchema):
             shared["429"] = OpenApiResponse(DAILY_QUOTA_EXCEEDED, description=(
                 "A test token's daily quota is spent (it resets at midnight UTC)."))
         return shared
+
+SPEND_CAP_NOTE = ('Or, when the wallet can pay but a spend cap cannot: {"error": "Spend cap reached", "cap": '
+                  '"token_daily", "limit": "100", "spent": "96", "requested": "10", "resets_at": '
+                  '"2026-12-02T00:00:00Z"}')

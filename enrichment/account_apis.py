@@ -28,6 +28,10 @@ ACCOUNT_RESPONSE = inline_serializer("AccountResponse", {
         "daily_limit": serializers.IntegerField(allow_null=True),
         "requests_today": serializers.IntegerField(allow_null=True),
         "requests_left_today": serializers.IntegerField(allow_null=True)}),
+    "spend_caps": inline_serializer("AccountSpendCap", {
+        "cap": serializers.CharField(help_text="token_daily, token_monthly, user_daily or user_monthly"),
+        "limit": serializers.CharField(), "spent": serializers.CharField(), "remaining": serializers.CharField(),
+        "resets_at": serializers.DateTimeField()}, many=True),
 })
 LEDGER_COLUMNS = ("created_at", "kind", "reason", "amount", "balance_after", "job_id", "note")
 USAGE_PAGE = page_of("UsagePage", inline_serializer("UsageRow", {

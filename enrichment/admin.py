@@ -10,7 +10,15 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from ecore.exceptions import format_credits
-from enrichment.models import TERMINAL_STATUSES, IdempotencyRecord, Job, JobRow, JobStatus, WebhookDelivery
+from enrichment.models import (
+    TERMINAL_STATUSES,
+    IdempotencyRecord,
+    Job,
+    JobRow,
+    JobStatus,
+    PaidValue,
+    WebhookDelivery,
+)
 from enrichment.stats import ROW_STATUSES, fill_rate
 from wallet.selectors import job_credit_totals, job_net_credits
 
@@ -64,10 +72,11 @@ def job_rows_table(job_id) -> str:
     """The job's rows as one table: up to 500, which a tabular inline takes seconds to render as forms."""
     rows = JobRow.objects.filter(job_id=job_id).order_by("position").only(
         "job_id", "position", "row_uid", "output", "enrichment_status", "charge", "refund_due", "refund_reason",
-        "completed_at")
-    return html_table(["row", "row uid", "status", "filled (source)", "refund reason", "charge", "refund due"], [
+        "already_paid", "completed_at")
+    return html_table(["row", "row uid", "status", "filled (source)", "refund reason", "charge", "refund due",
+                       "already paid"], [
         (str(row), row.row_uid, row.get_enrichment_status_display(), filled_text(row), row.refund_reason or EMPTY,
-         format_credits(row.charge), format_credits(row.refund_due))
+         format_credits(row.charge), format_credits(row.refund_due), format_credits(row.already_paid))
         for row in rows], numeric_from=5)
 
 
@@ -272,3 +281,19 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
         # The raw id: loading each job would read its input too.
         return format_html('<a href="{}">{}…</a>', reverse("admin:enrichment_job_change", args=[delivery.job_id]),
                            str(delivery.job_id)[:8])
+
+
+@admin.register(PaidValue)
+class PaidValueAdmin(admin.ModelAdmin):
+    """What each customer has paid for; deleting a row makes the next delivery of those values pay again."""
+
+    list_display = ("user", "entity", "paid_for", "paid_at", "job", "reference")
+    list_filter = ("paid_for",)
+    search_fields = ("user__username", "entity", "reference")
+    readonly_fields = [field.name for field in PaidValue._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ecore.exceptions import format_credits
-from ecore.openapi import PRICE_MISSING, error_response, validation_failed
+from ecore.openapi import PRICE_MISSING, SPEND_CAP_NOTE, error_response, validation_failed
 from ecore.parsers import JSONParser
 from enrichment.idempotency import MAX_KEY_LENGTH, idempotent_response
 from enrichment.request_input import submission_fingerprint, submission_from_request
@@ -39,7 +39,7 @@ SUBMIT_REQUEST = {"application/json": SubmissionSchema, "multipart/form-data": F
 SUBMIT_ERRORS = {
     400: validation_failed("Validation failure (schema, fields, identifiers, type/level, plan limit with `limit` "
                            "and `requested`, file parse error, unsupported file type) or a malformed body"),
-    402: error_response("You require N credits, but only M are available."),
+    402: error_response("You require N credits, but only M are available. " + SPEND_CAP_NOTE),
     413: error_response("The file is too large (the maximum upload size is N MB), or the request is."),
     **PRICE_MISSING,
 }
@@ -86,7 +86,7 @@ class SubmitApi(APIView):
     def _submit(self, request) -> tuple[int, dict]:
         submission_input = submission_from_request(request)
         job, estimate = job_submit(user=request.user, submission=submission_input.submission,
-                                   input_file_name=submission_input.file_name)
+                                   input_file_name=submission_input.file_name, token_id=request.auth.pk)
         self.charged = estimate.total
         return status.HTTP_200_OK, {
             "status": "submitted",
@@ -111,7 +111,7 @@ class EstimateApi(APIView):
     )
     def post(self, request):
         submission = submission_from_request(request).submission
-        estimate, balance = submission_estimate(user=request.user, submission=submission)
+        estimate, balance = submission_estimate(user=request.user, submission=submission, token_id=request.auth.pk)
         return Response({
             "estimated_credits": estimate.rounded_total,
             "estimated_credits_exact": format_credits(estimate.total),

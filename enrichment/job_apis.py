@@ -161,7 +161,7 @@ class JobControlApi(APIView):
                        else "Pause requested; the job stops at its next batch boundary.")
             body = {"job_id": str(job.job_id), "action": action, "status": job.status, "message": message}
         else:
-            job, estimate = job_resume(user=request.user, job_id=job_id)
+            job, estimate = job_resume(user=request.user, job_id=job_id, token_id=request.auth.pk)
             body = {"job_id": str(job.job_id), "action": action, "status": job.status,
                     "message": "Job resumed.", "charged_credits": format_credits(estimate.total),
                     "remaining_rows": estimate.row_count}

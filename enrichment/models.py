@@ -84,6 +84,10 @@ class Job(RowPricing, models.Model):
                                        help_text="Current per-row price; resume re-prices it.")
     rate_multiplier = models.PositiveIntegerField(default=1, help_text="criteria.limit for expanded accounts")
     estimated_credits = models.DecimalField(max_digits=14, decimal_places=4)
+    # Whose spend the job's refunds give back: the token and time of its last charge (submit or resume).
+    token = models.ForeignKey("tokens.ApiToken", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                              help_text="The token whose request charged the job last (submit or resume).")
+    charged_at = models.DateTimeField(null=True, blank=True, help_text="When the job was last charged.")
 
     status = models.CharField(max_length=40, choices=JobStatus.choices, default=JobStatus.UPLOADING)
     stage_log = models.JSONField(default=list, blank=True, help_text="Per stage: state, source, rows filled.")
@@ -131,6 +135,9 @@ class JobRow(models.Model):
     refund_due = models.DecimalField(max_digits=12, decimal_places=4, default=Decimal("0"),
                                      help_text="The part of the charge reversed at reconciliation.")
     refund_reason = models.CharField(max_length=40, blank=True)
+    already_paid = models.DecimalField(max_digits=12, decimal_places=4, default=Decimal("0"),
+                                       help_text="The part of what the row delivered that the customer had already "
+                                                 "paid for, refunded at reconciliation as `already_paid`.")
     completed_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -139,6 +146,35 @@ class JobRow(models.Model):
 
     def __str__(self):
         return f"row {self.position + 1} of job {str(self.job_id)[:8]}…"
+
+
+class PaidValue(models.Model):
+    """What a customer has paid for: one person's or company's values of one kind, delivered and charged.
+
+    The unique key is what makes a repeat free. A row or lookup delivering (user, entity, paid_for)
+    again takes the key only when its `paid_at` is `repeat_free_days` old (an upsert that updates
+    only then); otherwise it is not charged. Two deliveries of one key at the same moment meet in
+    the unique index, so exactly one of them pays.
+    """
+
+    class PaidFor(models.TextChoices):
+        PHONE = "phone", "A phone"
+        EMAIL = "email", "A deliverable email"
+        PROFILE = "profile", "A person's other fields"
+        COMPANY = "company", "A company's firmographics"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    entity = models.CharField(max_length=400, help_text="person:<DataCore natural key> or company:<key>")
+    paid_for = models.CharField(max_length=16, choices=PaidFor.choices)
+    paid_at = models.DateTimeField()
+    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    reference = models.CharField(max_length=200, help_text="The charge that paid: a job row or a single lookup.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "entity", "paid_for"], name="paid_value_once")]
+
+    def __str__(self):
+        return f"{self.user} paid for {self.entity} ({self.paid_for}) at {self.paid_at:%Y-%m-%d %H:%M}"
 
 
 class IdempotencyRecord(models.Model):

@@ -5,13 +5,14 @@ from django.db.models import Count, Sum
 from django.db.models.functions import TruncDate
 
 from ecore.exceptions import format_credits
+from enrichment.credits import job_refund_reasons
 from enrichment.models import TERMINAL_STATUSES, Job, JobRow, JobStatus, WebhookDelivery
 from enrichment.pipeline.rows import MATCHING_COLUMNS, companion_columns
 from pricing.selectors import enrichment_limit_for_user, plan_for_user
 from pricing.services import credits_as_integer
 from tokens.models import ApiToken, TestTokenUsage
 from tokens.ratelimit import rate_limit_for_token
-from wallet.selectors import job_credit_totals, wallet_balance
+from wallet.selectors import job_credit_totals, spend_overview, wallet_balance
 
 
 def account_overview(*, token: ApiToken) -> dict:
@@ -33,6 +34,7 @@ def account_overview(*, token: ApiToken) -> dict:
                   "requests_today": requests_today,
                   "requests_left_today": (max(token.daily_limit - requests_today, 0)
                                           if requests_today is not None else None)},
+        "spend_caps": spend_overview(user=user, token_id=token.pk),
     }
 
 
@@ -89,6 +91,10 @@ def job_status_document(job: Job) -> dict:
             "charged": format_credits(credits["charged"]),
             "refunded": format_credits(credits["refunded"]),
             "net": format_credits(credits["charged"] - credits["refunded"]),
+            # Per reason, the processed rows reconciliation gives credits back to (all of them once the job
+            # has reconciled): not delivered (not_found, no_phone, …), withheld, or already_paid.
+            "refunds_by_reason": {reason: {"rows": entry["rows"], "credits": format_credits(entry["credits"])}
+                                  for reason, entry in job_refund_reasons(job).items()},
         },
         "field_stats": job.field_stats or None,
         "stages": job.stage_log,
@@ -114,7 +120,8 @@ def job_is_finished(job: Job) -> bool:
     return job.status in TERMINAL_STATUSES
 
 
-TRAILING_COLUMNS = ("enrichment_status", "enrichment_source", "match_confidence", "match_confidence_level")
+TRAILING_COLUMNS = ("enrichment_status", "enrichment_source", "match_confidence", "match_confidence_level",
+                    "charge_reason")
 
 
 def result_columns(job: Job, rows: list[dict]) -> list[str]:

@@ -19,15 +19,16 @@ from enrichment.pipeline.runner import job_pause_at_checkpoint
 from enrichment.validation import SubmissionRequest
 from pricing.selectors import enrichment_limit_for_user
 from pricing.services import Estimate, estimate_credits
-from wallet.selectors import wallet_balance
+from wallet.selectors import spend_caps_check, wallet_balance
 from wallet.services import wallet_deduct
 
 logger = logging.getLogger(__name__)
 events = structlog.get_logger(__name__)
 
 
-def submission_estimate(*, user, submission: SubmissionRequest) -> tuple[Estimate, Decimal]:
-    """Steps 7 and 8: the plan limit, then the price and the wallet pre-check. Returns (estimate, balance)."""
+def submission_estimate(*, user, submission: SubmissionRequest, token_id: int | None = None) -> tuple[Estimate, Decimal]:
+    """Steps 7 and 8: the plan limit, then the price, the wallet pre-check and, after it, the spend caps'
+    pre-check (the wallet's 402 wins when both would refuse). Returns (estimate, balance)."""
     limit = enrichment_limit_for_user(user=user)
     requested = len(submission.data)
     if requested > limit:
@@ -37,16 +38,18 @@ def submission_estimate(*, user, submission: SubmissionRequest) -> tuple[Estimat
     balance = wallet_balance(user=user)
     if balance < estimate.total:
         raise InsufficientCredits(required=estimate.total, available=balance)
+    spend_caps_check(user=user, token_id=token_id, amount=estimate.total)
     return estimate, balance
 
 
-def job_submit(*, user, submission: SubmissionRequest, input_file_name: str = "") -> tuple[Job, Estimate]:
+def job_submit(*, user, submission: SubmissionRequest, input_file_name: str = "",
+               token_id: int | None = None) -> tuple[Job, Estimate]:
     """Steps 7 to 11: price, create the job, deduct under the wallet lock, dispatch after commit.
 
     The job row and the deduction share one transaction, so a deduction that fails (the balance
-    dropped since the pre-check) leaves no job behind.
+    dropped since the pre-check, or concurrent submits filled a spend cap) leaves no job behind.
     """
-    estimate, _ = submission_estimate(user=user, submission=submission)
+    estimate, _ = submission_estimate(user=user, submission=submission, token_id=token_id)
     with transaction.atomic():
         job = Job.objects.create(
             user=user, type=submission.type, level=submission.level, fields_to_enrich=submission.fields_to_enrich,
@@ -56,11 +59,14 @@ def job_submit(*, user, submission: SubmissionRequest, input_file_name: str = ""
             max_age_days=submission.max_age_days, accept_catch_all=submission.accept_catch_all,
             webhook_url=submission.webhook_url, rate_category=estimate.rate_category,
             per_row_rate=estimate.per_row_rate, rate_multiplier=estimate.multiplier,
-            estimated_credits=estimate.total, queued_at=timezone.now(),
+            estimated_credits=estimate.total, queued_at=timezone.now(), token_id=token_id,
         )
         if estimate.total > 0:
-            wallet_deduct(user=user, amount=estimate.total, job=job, reference=f"job:{job.job_id}:submit",
-                          note=f"{job.record_count} {job.type} rows at {estimate.per_input_row} credits")
+            entry = wallet_deduct(user=user, amount=estimate.total, job=job, reference=f"job:{job.job_id}:submit",
+                                  note=f"{job.record_count} {job.type} rows at {estimate.per_input_row} credits",
+                                  token_id=token_id)
+            Job.objects.filter(pk=job.pk).update(charged_at=entry.created_at)
+            job.charged_at = entry.created_at
         transaction.on_commit(lambda: job_dispatch(job=job, records=submission.data))
     JOBS_SUBMITTED.labels(type=job.type, level=job.level).inc()
     # The request's lines from here on, and the worker's through the task's message, carry the job's id.
@@ -127,8 +133,9 @@ def job_request_pause(*, user, job_id) -> Job:
     return job
 
 
-def job_resume(*, user, job_id) -> tuple[Job, Estimate]:
-    """Re-prices the unprocessed remainder at current rates, charges it and continues from the checkpoint."""
+def job_resume(*, user, job_id, token_id: int | None = None) -> tuple[Job, Estimate]:
+    """Re-prices the unprocessed remainder at current rates, charges it (within the spend caps, counted
+    for the resuming token) and continues from the checkpoint."""
     with transaction.atomic():
         job = job_for_user(user=user, job_id=job_id)
         job = Job.objects.select_for_update().get(pk=job.pk)
@@ -143,9 +150,11 @@ def job_resume(*, user, job_id) -> tuple[Job, Estimate]:
         estimate = estimate_credits(job_type=job.type, level=job.level, fields=job.fields_to_enrich,
                                     criteria_limit=job.criteria_limit, row_count=remainder)
         if estimate.total > 0:
-            wallet_deduct(user=user, amount=estimate.total, job=job,
-                          reference=f"job:{job.job_id}:resume:{job.pause_count}",
-                          note=f"{remainder} remaining rows at {estimate.per_input_row} credits")
+            entry = wallet_deduct(user=user, amount=estimate.total, job=job,
+                                  reference=f"job:{job.job_id}:resume:{job.pause_count}",
+                                  note=f"{remainder} remaining rows at {estimate.per_input_row} credits",
+                                  token_id=token_id)
+            job.token_id, job.charged_at = token_id, entry.created_at
         job.per_row_rate, job.rate_multiplier = estimate.per_row_rate, estimate.multiplier
         job.status, job.checkpoint, job.queued_at, job.attempts = JobStatus.UPLOADING, None, timezone.now(), 0
         job.save()

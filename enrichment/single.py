@@ -3,17 +3,20 @@
 A lookup builds the spec of what is asked (type, fields, price) and runs one `WorkRow` through
 `batch_enrich`, exactly as a job's batch runs. Only then, in one transaction
 under the wallet lock, it charges what `row_settlement` says the row keeps of its price, so a
-lookup is paid for only when it delivers what set the price, as a job row is refunded otherwise.
+lookup is paid for only when it delivers what set the price, as a job row is refunded otherwise,
+and not at all when the customer paid for the same values within `repeat_free_days`.
 Nothing is locked while sources are queried; a lookup that fails before the charge costs nothing,
-and a wallet that can no longer pay by then gets a 402 and no data.
+and a wallet (or a spend cap) that can no longer pay by then gets a 402 and no data.
 """
 
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.db import transaction
+
 from ecore.exceptions import ApplicationError, InsufficientCredits, ValidationFailed
-from enrichment.credits import row_settlement
+from enrichment.credits import ALREADY_PAID, CHARGED, repeat_charges_waive, row_charge_of
 from enrichment.models import Job
 from enrichment.pipeline.pro import stale_emails_reverify
 from enrichment.pipeline.rows import (
@@ -45,6 +48,7 @@ from sources.matching import confidence_level, score_company
 from sources.models import Company
 from sources.normalize import normalize_domain, normalize_phone
 from sources.sql import select_dicts
+from wallet.selectors import spend_caps_check
 from wallet.services import wallet_deduct
 
 CONTACT_LOOKUP_INPUT_ERROR = (
@@ -122,24 +126,33 @@ def enrich_one(*, spec: EnrichmentSpec, record: dict) -> WorkRow:
 class Settlement:
     charged: Decimal
     balance: Decimal
+    # `charged`, `already_paid` (values paid for within repeat_free_days) or why nothing was delivered.
+    reason: str = CHARGED
 
     @property
     def remaining_credits(self) -> int:
         return remaining_credits(self.balance)
 
 
-def lookup_settle(*, user, spec: EnrichmentSpec, row: WorkRow, outputs: list[dict], note: str,
-                  balance: Decimal) -> Settlement:
-    """Charges what the row keeps of its price (nothing unless it delivered), under the wallet lock.
+def lookup_settle(*, user, token_id: int | None, spec: EnrichmentSpec, row: WorkRow, outputs: list[dict],
+                  note: str, balance: Decimal) -> Settlement:
+    """Charges what the row keeps of its price (nothing unless it delivered, nothing for values already
+    paid for), in one transaction with the record of what it paid for.
 
     `balance` is the wallet's as the request arrived, what a lookup that charges nothing reports.
-    Raises `InsufficientCredits` when the wallet cannot pay it any more.
+    Raises `InsufficientCredits` when the wallet cannot pay it any more and `SpendCapReached` when a
+    spend cap cannot; either way nothing is recorded as paid.
     """
-    charge, refund_due, _ = row_settlement(spec, row, outputs)
-    amount = charge - refund_due
-    if amount <= 0:
-        return Settlement(charged=Decimal("0"), balance=balance)
-    entry = wallet_deduct(user=user, amount=amount, reference=f"single:{uuid.uuid4()}", note=note)
+    reference = f"single:{uuid.uuid4()}"
+    charge = row_charge_of(spec, row, outputs, reference=reference)
+    if charge.kept <= 0:
+        return Settlement(charged=Decimal("0"), balance=balance, reason=charge.reason)
+    with transaction.atomic():
+        repeat_charges_waive(user=user, job=None, charges=[charge])
+        amount = charge.kept - charge.already_paid
+        if amount <= 0:
+            return Settlement(charged=Decimal("0"), balance=balance, reason=ALREADY_PAID)
+        entry = wallet_deduct(user=user, amount=amount, reference=reference, note=note, token_id=token_id)
     return Settlement(charged=amount, balance=entry.balance_after)
 
 
@@ -199,18 +212,20 @@ class ContactLookup:
     remaining_credits: int
     charged: Decimal = Decimal(0)
     stale_fields: dict | None = None  # what was found but withheld for its age (max_age_days)
+    charge_reason: str = ""
 
     @property
     def found(self) -> bool:
         return bool(self.results)
 
 
-def _contact_lookup(*, user, balance: Decimal, record: dict, min_confidence: int | None, max_age_days: int | None,
-                    price_name: str, rate_category: str, fields: list[str], note: str,
+def _contact_lookup(*, user, token_id: int | None, balance: Decimal, record: dict, min_confidence: int | None,
+                    max_age_days: int | None, price_name: str, rate_category: str, fields: list[str], note: str,
                     verify_email: bool = False) -> tuple[dict, Settlement, WorkRow]:
     price = price_of(price_name)
     if balance < price:
         raise CreditsBelowPrice()
+    spend_caps_check(user=user, token_id=token_id, amount=price)
     spec = lookup_spec(job_type=Job.Type.CONTACT, fields=fields, rate_category=rate_category, per_row_rate=price,
                        min_confidence=min_confidence, max_age_days=max_age_days)
     row = enrich_one(spec=spec, record=record)
@@ -218,7 +233,8 @@ def _contact_lookup(*, user, balance: Decimal, record: dict, min_confidence: int
         _email_verify(row)
     outputs = output_rows(spec, row)
     try:
-        settlement = lookup_settle(user=user, spec=spec, row=row, outputs=outputs, note=note, balance=balance)
+        settlement = lookup_settle(user=user, token_id=token_id, spec=spec, row=row, outputs=outputs, note=note,
+                                   balance=balance)
     except InsufficientCredits:
         raise CreditsBelowPrice() from None
     return outputs[0], settlement, row
@@ -256,45 +272,47 @@ def _phone_results(output: dict, name: str) -> dict:
 
 
 def phone_lookup(*, user, balance: Decimal, record: dict, min_confidence: int | None = None,
-                 max_age_days: int | None = None) -> ContactLookup:
+                 max_age_days: int | None = None, token_id: int | None = None) -> ContactLookup:
     """A phone (mobile, else direct) for the person, with their email as a free bonus; paid only when found.
 
     `balance` is the wallet's as the request arrived. A match below `min_confidence` is withheld,
     and a phone last seen more than `max_age_days` ago, so either is not found and free.
     """
-    output, settlement, _ = _contact_lookup(user=user, balance=balance, record=record, min_confidence=min_confidence,
-                                            max_age_days=max_age_days, price_name="single_phone_cost",
-                                            rate_category="phone", fields=PHONE_LOOKUP_FIELDS,
-                                            note="single phone enrichment")
+    output, settlement, _ = _contact_lookup(user=user, token_id=token_id, balance=balance, record=record,
+                                            min_confidence=min_confidence, max_age_days=max_age_days,
+                                            price_name="single_phone_cost", rate_category="phone",
+                                            fields=PHONE_LOOKUP_FIELDS, note="single phone enrichment")
     found = next((name for name in PHONE_FIELDS if output.get(name)), None)
     if found is None:
         return ContactLookup(results={}, remaining_credits=settlement.remaining_credits, charged=settlement.charged,
-                             stale_fields=output.get("stale_fields"))
+                             stale_fields=output.get("stale_fields"), charge_reason=settlement.reason)
     results = _phone_results(output, found)
     if output.get("contact_email"):
         results |= _email_results(output)
-    return ContactLookup(results=results, remaining_credits=settlement.remaining_credits, charged=settlement.charged)
+    return ContactLookup(results=results, remaining_credits=settlement.remaining_credits, charged=settlement.charged,
+                         charge_reason=settlement.reason)
 
 
 def email_lookup(*, user, balance: Decimal, record: dict, min_confidence: int | None = None,
-                 max_age_days: int | None = None) -> ContactLookup:
+                 max_age_days: int | None = None, token_id: int | None = None) -> ContactLookup:
     """A deliverable email for the person, with the validator's verdict; paid only when found.
 
     `balance` is the wallet's as the request arrived. A match below `min_confidence` is withheld,
     and an email last seen more than `max_age_days` ago unless a paid validator confirms it today,
     so either is not found and free.
     """
-    output, settlement, row = _contact_lookup(user=user, balance=balance, record=record,
+    output, settlement, row = _contact_lookup(user=user, token_id=token_id, balance=balance, record=record,
                                               min_confidence=min_confidence, max_age_days=max_age_days,
                                               price_name="single_email_cost", rate_category="email",
                                               fields=EMAIL_LOOKUP_FIELDS, note="single email enrichment",
                                               verify_email=True)
     if not output.get("contact_email"):
         return ContactLookup(results={}, remaining_credits=settlement.remaining_credits, charged=settlement.charged,
-                             stale_fields=output.get("stale_fields"))
+                             stale_fields=output.get("stale_fields"), charge_reason=settlement.reason)
     results = {"email": output["contact_email"], "email_status": row.email_verdict.reason,
                **_email_results(output)}
-    return ContactLookup(results=results, remaining_credits=settlement.remaining_credits, charged=settlement.charged)
+    return ContactLookup(results=results, remaining_credits=settlement.remaining_credits, charged=settlement.charged,
+                         charge_reason=settlement.reason)
 
 
 # --- person and company in one call --------------------------------------------------------------
@@ -374,9 +392,11 @@ class PersonCompanyResult:
     data: dict
     charged: Decimal
     remaining_credits: int
+    charge_reason: str = ""
 
 
-def person_company_enrich(*, user, balance: Decimal, request: PersonCompanyRequest) -> PersonCompanyResult:
+def person_company_enrich(*, user, balance: Decimal, request: PersonCompanyRequest,
+                          token_id: int | None = None) -> PersonCompanyResult:
     """The person and their company (or the company alone), priced and settled like a one-row job.
 
     `balance` is the wallet's as the request arrived.
@@ -385,6 +405,7 @@ def person_company_enrich(*, user, balance: Decimal, request: PersonCompanyReque
                                 criteria_limit=None, row_count=1)
     if balance < estimate.total:
         raise InsufficientCredits(required=estimate.total, available=balance)
+    spend_caps_check(user=user, token_id=token_id, amount=estimate.total)
     spec = lookup_spec(job_type=request.job_type, fields=request.fields, rate_category=estimate.rate_category,
                        per_row_rate=estimate.per_row_rate, min_confidence=request.min_confidence,
                        max_age_days=request.max_age_days)
@@ -392,7 +413,7 @@ def person_company_enrich(*, user, balance: Decimal, request: PersonCompanyReque
     outputs = output_rows(spec, row)
     company_values, company_score, company = _company_answer(request=request, row=row, output=outputs[0])
     family_tree = company_family_tree(company=company)
-    settlement = lookup_settle(user=user, spec=spec, row=row, outputs=outputs,
+    settlement = lookup_settle(user=user, token_id=token_id, spec=spec, row=row, outputs=outputs,
                                note=f"single {request.job_type} enrichment", balance=balance)
 
     values = {**{name: outputs[0][name] for name in request.fields if name in CONTACT_FIELDS}, **company_values}
@@ -407,7 +428,7 @@ def person_company_enrich(*, user, balance: Decimal, request: PersonCompanyReque
     if stale_fields := outputs[0].get("stale_fields"):
         data["stale_fields"] = stale_fields
     return PersonCompanyResult(found=status != "not_enriched", data=data, charged=settlement.charged,
-                               remaining_credits=settlement.remaining_credits)
+                               remaining_credits=settlement.remaining_credits, charge_reason=settlement.reason)
 
 
 def _company_answer(*, request: PersonCompanyRequest, row: WorkRow, output: dict) -> tuple[dict, int, dict | None]:

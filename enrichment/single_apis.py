@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ecore.exceptions import INACTIVE_USER, INVALID_TOKEN, ValidationFailed, format_credits
-from ecore.openapi import PRICE_MISSING, RATE_LIMITED, error_response, validation_failed
+from ecore.openapi import PRICE_MISSING, RATE_LIMITED, SPEND_CAP_NOTE, error_response, validation_failed
 from ecore.parsers import JSONParser
 from enrichment.single import (
     CONTACT_LOOKUP_COMBINATIONS,
@@ -33,7 +33,10 @@ SEED_001_AUTH_ERROR_BODIES = {INVALID_TOKEN: {"detail": "Invalid token."}, INACT
 
 RATE_LIMIT_HEADERS_NOTE = ("Every answer to an authenticated request carries X-RateLimit-Limit, X-RateLimit-Remaining, "
                            "X-RateLimit-Reset (seconds), X-Remaining-Credits and X-Credits-Remaining (the same whole "
-                           "credits); a lookup that was answered also X-Credits-Charged.")
+                           "credits); a lookup that was answered also X-Credits-Charged and X-Charge-Reason (charged, "
+                           "already_paid for values paid for within repeat_free_days, or why nothing was found). A "
+                           'spend cap that the price would pass is a 402 {"error": "Spend cap reached", "cap", '
+                           '"limit", "spent", "requested", "resets_at"}.')
 
 
 # Documents the body only: `contact_lookup_record` and the `lookup_*` functions read it.
@@ -89,7 +92,7 @@ def _contact_lookup_response(name: str, results: dict, *, not_found_message: str
 CONTACT_LOOKUP_ERRORS = {
     400: error_response(f'{{"error": "{CONTACT_LOOKUP_INPUT_ERROR}"}}, {{"error": "{MIN_CONFIDENCE_ERROR}"}}, '
                         f'{{"error": "{MAX_AGE_DAYS_ERROR}"}} or a malformed body'),
-    402: error_response('{"error": "Insufficient credits."}'),
+    402: error_response('{"error": "Insufficient credits."} ' + SPEND_CAP_NOTE),
     429: RATE_LIMITED,
     **PRICE_MISSING,
 }
@@ -101,6 +104,7 @@ class SingleRecordApi(APIView):
     parser_classes = [JSONParser]
     rate_limit: RateLimitDecision | None = None
     credits_charged: Decimal | None = None  # set by a lookup that was answered
+    charge_reason = ""
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
@@ -118,6 +122,8 @@ class SingleRecordApi(APIView):
                 known if known is not None else remaining_credits(request.auth.owner_balance))
         if self.credits_charged is not None:
             response["X-Credits-Charged"] = format_credits(self.credits_charged)
+        if self.charge_reason:
+            response["X-Charge-Reason"] = self.charge_reason
         return response
 
 
@@ -150,8 +156,8 @@ class PhoneEnrichmentApi(SingleRecordApi):
         record = contact_lookup_record(request.data)
         lookup = phone_lookup(user=request.user, balance=request.auth.owner_balance, record=record,
                               min_confidence=lookup_min_confidence(request.data),
-                              max_age_days=lookup_max_age_days(request.data))
-        self.credits_charged = lookup.charged
+                              max_age_days=lookup_max_age_days(request.data), token_id=request.auth.pk)
+        self.credits_charged, self.charge_reason = lookup.charged, lookup.charge_reason
         return Response(_contact_lookup_body(lookup, not_found_message="Phone not found"))
 
 
@@ -170,8 +176,8 @@ class EmailEnrichmentApi(SingleRecordApi):
         record = contact_lookup_record(request.data)
         lookup = email_lookup(user=request.user, balance=request.auth.owner_balance, record=record,
                               min_confidence=lookup_min_confidence(request.data),
-                              max_age_days=lookup_max_age_days(request.data))
-        self.credits_charged = lookup.charged
+                              max_age_days=lookup_max_age_days(request.data), token_id=request.auth.pk)
+        self.credits_charged, self.charge_reason = lookup.charged, lookup.charge_reason
         return Response(_contact_lookup_body(lookup, not_found_message="Email not found"))
 
 
@@ -245,7 +251,7 @@ class PersonCompanyEnrichmentApi(SingleRecordApi):
             "charged_credits": serializers.CharField(), "remaining_credits": serializers.IntegerField()}),
                    400: validation_failed('{"error": "…", "missing": […]} naming the inputs that complete a '
                                           "lookup, field errors, or a malformed body"),
-                   402: error_response("You require N credits, but only M are available."),
+                   402: error_response("You require N credits, but only M are available. " + SPEND_CAP_NOTE),
                    429: RATE_LIMITED, **PRICE_MISSING},
         examples=[OpenApiExample("Person at a company", request_only=True, value={
             "person": {"first_name": "Jane", "last_name": "Doe", "title": "VP Sales"},
@@ -259,13 +265,15 @@ class PersonCompanyEnrichmentApi(SingleRecordApi):
                                         fields_to_enrich=valid.get("fields_to_enrich"),
                                         min_confidence=valid.get("min_confidence"),
                                         max_age_days=valid.get("max_age_days"))
-        result = person_company_enrich(user=request.user, balance=request.auth.owner_balance, request=lookup)
-        self.credits_charged = result.charged
+        result = person_company_enrich(user=request.user, balance=request.auth.owner_balance, request=lookup,
+                                       token_id=request.auth.pk)
+        self.credits_charged, self.charge_reason = result.charged, result.charge_reason
         return Response({
             "status": "success" if result.found else "not_found",
             "external_id": valid.get("external_id"),
             "custom_fields": valid.get("custom_fields", []),
             "data": result.data,
             "charged_credits": format_credits(result.charged),
+            "charge_reason": result.charge_reason,
             "remaining_credits": result.remaining_credits,
         })

@@ -9,6 +9,9 @@ DEFAULT_PRICES = {
     "account_pro_cost": ("2", "Account row at Pro (not accepted on submit)"),
     "single_phone_cost": ("5", "Single phone enrichment, charged only when found"),
     "single_email_cost": ("2", "Single email enrichment, charged only when a deliverable email is found"),
+    # Not a price but price configuration, edited with them.
+    "repeat_free_days": ("30", "Days after a payment in which the same values of a person or company are "
+                               "delivered again free (0: every delivery pays)"),
 }
 
 

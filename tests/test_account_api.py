@@ -23,6 +23,7 @@ def test_the_account_shows_balance_plan_limits_and_a_live_token(api_client, alic
                  "rate_limit_per_second": 30},
         "token": {"kind": "live", "name": "", "daily_limit": None, "requests_today": None,
                   "requests_left_today": None},
+        "spend_caps": [],
     }
 
 
@@ -72,9 +73,11 @@ def spent(api_client, alice):
 
     acme = make_company("Acme Corp", "acme.com")
     make_person(acme, "John", "Doe", contact_email="john.doe@acme.com", contact_mobile_phone="+1 555-123-4567")
+    make_person(acme, "Mary", "Major", contact_email="mary.major@acme.com")
     job_ids = []
+    # Someone else in each job: John again would be free, as already paid for.
     for data in ([{"first_name": "John", "last_name": "Doe", "company_name": "Acme Corp"}],
-                 [{"first_name": "John", "last_name": "Doe", "company_name": "Acme Corp"},
+                 [{"first_name": "Mary", "last_name": "Major", "company_name": "Acme Corp"},
                   {"first_name": "Nobody", "last_name": "Here", "company_name": "Acme Corp"}]):
         job_id = api_client.post(SUBMIT, {"type": "contact", "level": "standard", "fields_to_enrich": ["contact_email"],
                                           "data": data}, format="json").json()["job_id"]

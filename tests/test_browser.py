@@ -139,7 +139,7 @@ def test_an_operator_follows_a_job_from_the_list_to_its_page_and_its_ledger(visi
     expect(rows).to_have_count(3)
     assert cells(rows.nth(1)) == [f"row 2 of job {str(finished_job.pk)[:8]}…", rows.nth(1).locator("td").nth(1)
                                   .inner_text(), "Partial", "job_title (datacore), contact_email (datacore)",
-                                  "no_phone", "5", "5"]
+                                  "no_phone", "5", "5", "0"]
     page.locator("#job-input summary").click()
     expect(page.locator("#job-input pre")).to_contain_text('"first_name": "Jane", "last_name": "Doe"')
     visit.screenshot("admin-job-page-unfolded")

@@ -89,7 +89,8 @@ def test_a_phone_older_than_max_age_days_is_withheld_shown_stale_and_refunded(ap
     assert ledger_sum(user=alice) == wallet_balance(user=alice)
     status = api_client.get(f"/api/v1/enrichment/status/{job_id}/").json()
     assert status["max_age_days"] == 90
-    assert status["credits"] == {"estimated": "10", "charged": "10", "refunded": "5", "net": "5"}
+    assert status["credits"] == {"estimated": "10", "charged": "10", "refunded": "5", "net": "5",
+                                 "refunds_by_reason": {"stale": {"rows": 1, "credits": "5"}}}
 
 
 def test_without_max_age_days_an_old_value_is_delivered_with_its_age(api_client, alice, acme):

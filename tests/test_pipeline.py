@@ -89,7 +89,9 @@ def test_undelivered_rows_are_refunded_once_and_the_wallet_equals_its_ledger(api
         f"row {JobRow.objects.get(job_id=job_id, position=1).row_uid}: no_phone",
         f"row {JobRow.objects.get(job_id=job_id, position=2).row_uid}: not_found"])
     credits = status_of(api_client, job_id)["credits"]
-    assert credits == {"estimated": "15", "charged": "15", "refunded": "10", "net": "5"}
+    assert credits == {"estimated": "15", "charged": "15", "refunded": "10", "net": "5",
+                       "refunds_by_reason": {"no_phone": {"rows": 1, "credits": "5"},
+                                             "not_found": {"rows": 1, "credits": "5"}}}
 
 
 def test_nickname_and_company_variants_match(api_client, acme):
@@ -169,7 +171,9 @@ def test_account_job_fills_firmographics_by_domain_and_fuzzy_name(api_client, al
     assert [row["industry"] for row in rows] == ["Software", "Manufacturing", "Manufacturing", ""]
     assert rows[0]["match_confidence_level"] == "High"
     assert rows[2]["enrichment_source"] == "pg_trgm"
-    assert wallet_balance(user=alice) == Decimal("997")  # 4 rows at 1, the unknown one refunded
+    # 4 rows at 1: the unknown one refunded, and Globex, named twice, paid for once
+    assert wallet_balance(user=alice) == Decimal("998")
+    assert [row["charge_reason"] for row in rows] == ["charged", "charged", "already_paid", "not_found"]
 
 
 def test_account_criteria_expand_into_contacts_and_pay_per_contact_returned(api_client, alice, acme):
@@ -263,6 +267,7 @@ def test_status_list_is_newest_first_and_filters_by_record_count(api_client, mak
 
 def test_pausing_a_queued_job_releases_its_credits_and_resume_recharges_at_current_rates(
         api_client, alice, acme, django_capture_on_commit_callbacks):
+    price_set(name="repeat_free_days", value=Decimal("0"))  # every row is Jane: each pays, as rows of a job did
     job_id = submit(api_client, type="contact", level="standard", fields_to_enrich=["contact_email"],
                     data=[{"first_name": "Jane", "last_name": "Doe", "company_name": "Acme"}] * 4)
     assert wallet_balance(user=alice) == Decimal("992")
@@ -288,6 +293,7 @@ def test_pausing_a_queued_job_releases_its_credits_and_resume_recharges_at_curre
 def test_pause_takes_effect_at_a_batch_boundary_and_resume_continues_from_the_checkpoint(
         api_client, alice, acme, settings, monkeypatch):
     settings.ENRICHMENT_BATCH_SIZE = 2
+    price_set(name="repeat_free_days", value=Decimal("0"))  # every row is Jane: each pays, as rows of a job did
     from enrichment.pipeline import runner
 
     data = [{"first_name": "Jane", "last_name": "Doe", "company_name": "Acme"}] * 5

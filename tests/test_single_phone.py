@@ -216,7 +216,8 @@ class TestCredits:
         assert response.json()["remaining_credits"] == expected
         assert response["X-Remaining-Credits"] == str(expected)
 
-    def test_each_call_is_charged_separately(self, client_with_100, acme):
+    def test_with_repeat_free_days_off_each_call_is_charged_separately(self, client_with_100, acme):
+        price_set(name="repeat_free_days", value=Decimal("0"))
         for expected in (95, 90, 85):
             assert post(client_with_100, {"email": "john.doe@acme.com"}).json()["remaining_credits"] == expected
         assert len({debit.reference for debit in debits(client_with_100.user)}) == 3
@@ -237,15 +238,17 @@ def test_every_answer_carries_the_limit_and_credit_headers(client_with_100, acme
 @pytest.mark.django_db(transaction=True)
 def test_parallel_lookups_from_separate_connections_never_overdraw(make_user, make_client):
     company = make_company("Acme Corp", "acme.com")
-    make_person(company, "John", "Doe", contact_email="john.doe@acme.com", contact_mobile_phone="+15125550111")
-    user = make_user("racer", credits=17)  # pays for 3 of 16 five-credit phones
+    for index in range(16):
+        make_person(company, "John", f"Doe{index}", contact_email=f"john.doe{index}@acme.com",
+                    contact_mobile_phone=f"+151255501{index:02d}")
+    user = make_user("racer", credits=17)  # pays for 3 of 16 five-credit phones, each someone else's
     token = make_client(user).token.plaintext
     answers = []
 
-    def lookup(_index):
+    def lookup(index):
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
-        response = client.post(PHONE, {"email": "john.doe@acme.com"}, format="json")
+        response = client.post(PHONE, {"email": f"john.doe{index}@acme.com"}, format="json")
         answers.append((response.status_code, response.json()))
 
     run_at_once(lookup, 16)

@@ -13,7 +13,7 @@ import psycopg
 from django.conf import settings
 from django.db import connection
 
-from enrichment.models import Job, JobRow
+from enrichment.models import Job, JobRow, PaidValue
 from tests.conftest import TEST_QUEUE
 from tests.factories import TESTER_FIRST_NAMES
 from wallet.models import LedgerEntry
@@ -95,14 +95,22 @@ def phone_job(*, known: int = 400, unknown: int = 100) -> dict:
 def assert_every_row_once_and_charged_once(job_id, *, user, known: int = 400, unknown: int = 100,
                                            balance_before: Decimal) -> None:
     """A `phone_job` ended completed, whatever happened to its workers: each row saved once, the job charged
-    once, each unknown row refunded once, and the wallet equal to its ledger."""
+    once, each unknown row refunded once, each of the (at most 50) people paid for once, every other row naming
+    one of them again refunded once as already paid, and the wallet equal to its ledger. A batch a worker lost
+    recorded no payment, so the delivery that redid it paid for its people."""
+    people = min(known, len(TESTER_FIRST_NAMES))
     job = Job.objects.get(job_id=job_id)
     assert job.status == "Enrichment Completed", (job.status, job.failure_reason)
     assert JobRow.objects.filter(job=job).count() == known + unknown
+    assert JobRow.objects.filter(job=job, refund_due=0, already_paid=0).count() == people
+    assert PaidValue.objects.filter(user=user).count() == people
     deductions = LedgerEntry.objects.filter(job=job, kind="deduction")
     assert [entry.amount for entry in deductions] == [Decimal(-5 * (known + unknown))]
-    assert LedgerEntry.objects.filter(job=job, kind="refund").count() == unknown
-    assert wallet_balance(user=user) == balance_before - 5 * known
+    refunds = LedgerEntry.objects.filter(job=job, kind="refund")
+    assert refunds.filter(reference__endswith=":not_found").count() == unknown
+    assert refunds.filter(reference__endswith=":already_paid").count() == known - people
+    assert refunds.count() == unknown + known - people
+    assert wallet_balance(user=user) == balance_before - 5 * people
     assert ledger_sum(user=user) == wallet_balance(user=user)
 
 

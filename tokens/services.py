@@ -53,6 +53,17 @@ def api_token_create_for_username(*, username: str, kind: str, daily_limit: int 
     return api_token_create(user=user, kind=kind, daily_limit=daily_limit, name="created from the shell")
 
 
+def api_token_by_prefix(prefix: str) -> ApiToken | None:
+    """The token a full token or its displayed prefix (`eck_live_<lookup key>`) names, usable or not."""
+    kind = next((kind for kind, start in TOKEN_PREFIXES.items() if prefix.startswith(start)), None)
+    if kind is None:
+        return None
+    lookup_key = prefix[len(TOKEN_PREFIXES[kind]):len(TOKEN_PREFIXES[kind]) + LOOKUP_KEY_LENGTH]
+    if len(lookup_key) != LOOKUP_KEY_LENGTH:
+        return None
+    return ApiToken.objects.select_related("user").filter(kind=kind, lookup_key=lookup_key).first()
+
+
 def api_token_revoke(*, token: ApiToken) -> None:
     ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
 

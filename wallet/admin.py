@@ -7,7 +7,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from ecore.exceptions import ApplicationError
-from wallet.models import LedgerEntry, Wallet
+from wallet.models import LedgerEntry, SpendCap, SpendCounter, Wallet
 from wallet.selectors import ledger_reason
 from wallet.services import wallet_adjust, wallet_topup
 
@@ -118,4 +118,29 @@ class LedgerEntryAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SpendCap)
+class SpendCapAdmin(admin.ModelAdmin):
+    """A user's cap limits everything they spend; a token's, what requests with it spend. Net of refunds."""
+
+    list_display = ("__str__", "user", "token", "period", "limit", "updated_at")
+    list_filter = ("period",)
+    search_fields = ("user__username", "token__lookup_key", "token__user__username")
+    raw_id_fields = ("user", "token")
+    fields = ("user", "token", "period", "limit")
+
+
+@admin.register(SpendCounter)
+class SpendCounterAdmin(admin.ModelAdmin):
+    list_display = ("user", "token", "period", "period_start", "spent")
+    list_filter = ("period",)
+    search_fields = ("user__username", "token__lookup_key")
+    readonly_fields = [f.name for f in SpendCounter._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False

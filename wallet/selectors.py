@@ -3,8 +3,10 @@ from decimal import Decimal
 
 from django.db.models import Case, Count, DecimalField, F, Min, OuterRef, Q, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce, TruncDate
+from django.utils import timezone
 
-from wallet.models import LedgerEntry, Wallet
+from ecore.exceptions import SpendCapReached, format_credits
+from wallet.models import LedgerEntry, SpendCap, SpendCounter, Wallet, period_resets_at, period_start
 
 
 def wallet_balance(*, user) -> Decimal:
@@ -102,3 +104,62 @@ def usage_for_user(*, user, group_by: str, created_after=None, created_before=No
     return [{group_by: group["key"], "charged": group["charged"], "refunded": group["refunded"],
              "net": group["charged"] - group["refunded"], "rows": group["rows"], "lookups": group["lookups"]}
             for group in groups.order_by(ordering)]
+
+
+def _caps_of(*, user, token_id: int | None) -> list[SpendCap]:
+    caps = Q(user_id=user.pk) | Q(token_id=token_id) if token_id is not None else Q(user_id=user.pk)
+    # The token's before the user's, the day's before the month's: the first one that refuses is named.
+    return sorted(SpendCap.objects.filter(caps), key=lambda cap: (cap.scope != "token", cap.period != "daily"))
+
+
+def _spent_against(caps: list[SpendCap], *, user, at) -> dict[int, Decimal]:
+    """What each cap's current period has spent, by cap id."""
+    starts = {period: period_start(period, at) for period in SpendCap.Period.values}
+    tokens = [cap.token_id for cap in caps if cap.token_id is not None]
+    counters = SpendCounter.objects.filter(
+        Q(token__isnull=True) | Q(token_id__in=tokens), user=user, period_start__in=set(starts.values()),
+    ).values_list("token_id", "period", "period_start", "spent")
+    spent = {(token_id, period, start): amount for token_id, period, start, amount in counters}
+    return {cap.pk: spent.get((cap.token_id, cap.period, starts[cap.period]), Decimal("0")) for cap in caps}
+
+
+def spend_caps_check(*, user, token_id: int | None, amount: Decimal) -> None:
+    """Raises `SpendCapReached` for the first of the user's and the token's caps that `amount` would pass.
+
+    A pre-check, so that a request over a cap creates nothing: the charge itself is refused again by
+    the counters' conditional upsert, which concurrent requests cannot both pass.
+    """
+    caps = _caps_of(user=user, token_id=token_id)
+    if not caps:
+        return
+    now = timezone.now()
+    spent = _spent_against(caps, user=user, at=now)
+    for cap in caps:
+        if spent[cap.pk] + amount > cap.limit:
+            raise _refusal(cap, spent=spent[cap.pk], amount=amount, at=now)
+
+
+def spend_cap_refusal(*, user, token_id: int | None, amount: Decimal) -> SpendCapReached:
+    """The refusal of a charge the spend counters turned down: the first cap it would pass now, or, when
+    another request has given room back since, the cap with the least room left."""
+    caps = _caps_of(user=user, token_id=token_id)
+    now = timezone.now()
+    spent = _spent_against(caps, user=user, at=now)
+    over = [cap for cap in caps if spent[cap.pk] + amount > cap.limit]
+    cap = over[0] if over else min(caps, key=lambda cap: cap.limit - spent[cap.pk])
+    return _refusal(cap, spent=spent[cap.pk], amount=amount, at=now)
+
+
+def _refusal(cap: SpendCap, *, spent: Decimal, amount: Decimal, at) -> SpendCapReached:
+    return SpendCapReached(cap=cap.name, limit=cap.limit, spent=spent, requested=amount,
+                           resets_at=period_resets_at(cap.period, at))
+
+
+def spend_overview(*, user, token_id: int | None) -> list[dict]:
+    """The user's and the token's caps with what their current periods have spent."""
+    caps = _caps_of(user=user, token_id=token_id)
+    now = timezone.now()
+    spent = _spent_against(caps, user=user, at=now)
+    return [{"cap": cap.name, "limit": format_credits(cap.limit), "spent": format_credits(spent[cap.pk]),
+             "remaining": format_credits(max(cap.limit - spent[cap.pk], Decimal("0"))),
+             "resets_at": period_resets_at(cap.period, now).strftime("%Y-%m-%dT%H:%M:%SZ")} for cap in caps]

@@ -18,7 +18,8 @@ from enrichment.credits import (
     processed_row_count,
     reconcile_job_credits,
     release_unprocessed_credits,
-    row_settlement,
+    repeat_charges_waive,
+    row_charge_of,
 )
 from enrichment.job_input import job_input_records
 from enrichment.models import TERMINAL_STATUSES, Job, JobRow, JobStatus
@@ -123,16 +124,22 @@ def _apply_min_confidence(spec: EnrichmentSpec, rows: list[WorkRow]) -> None:
 
 
 def _rows_save(job: Job, lease: JobLease, spec: EnrichmentSpec, rows: list[WorkRow], log: StageLog) -> None:
-    """Saves a finished batch: its rows, what each is due back, and the job's progress, atomically; nothing
-    when another delivery holds the job now (LeaseLost)."""
-    records = []
-    for row in rows:
-        outputs = output_rows(spec, row)
-        charge, refund_due, reason = row_settlement(spec, row, outputs)
-        records.append(JobRow(job=job, row_uid=row.row_uid, position=row.position, output=outputs,
-                              enrichment_status=_row_status(outputs), charge=charge, refund_due=refund_due,
-                              refund_reason=reason))
+    """Saves a finished batch: its rows, what each is due back, what it paid for, and the job's progress,
+    atomically; nothing when another delivery holds the job now (LeaseLost). A batch that is not saved
+    has taken none of the people it would have paid for."""
+    outputs = [output_rows(spec, row) for row in rows]
+    charges = [row_charge_of(spec, row, row_outputs, reference=f"job:{job.job_id}:row:{row.row_uid}")
+               for row, row_outputs in zip(rows, outputs, strict=True)]
     with transaction.atomic():
+        repeat_charges_waive(user=job.user, job=job, charges=charges)
+        records = []
+        for row, row_outputs, charge in zip(rows, outputs, charges, strict=True):
+            for output, reason in zip(row_outputs, charge.output_reasons(len(row_outputs)), strict=True):
+                output["charge_reason"] = reason
+            records.append(JobRow(job=job, row_uid=row.row_uid, position=row.position, output=row_outputs,
+                                  enrichment_status=_row_status(row_outputs), charge=charge.charge,
+                                  refund_due=charge.refund_due, refund_reason=charge.reason,
+                                  already_paid=charge.already_paid))
         JobRow.objects.bulk_create(records, ignore_conflicts=True)
         # Last, so the job's row is locked only for the commit (the heartbeat updates it too); a claim by
         # another delivery either waits for this commit or makes this UPDATE match nothing and roll back.
