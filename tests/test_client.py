@@ -22,6 +22,7 @@ from ecore_client import (
     NotFound,
     PlanLimitExceeded,
     RetryPolicy,
+    SpendCapReached,
 )
 from openpyxl import load_workbook
 
@@ -32,6 +33,7 @@ from tests.live_service import LiveService
 from tokens.models import ApiToken
 from wallet.models import LedgerEntry
 from wallet.selectors import ledger_sum, wallet_balance
+from wallet.services import spend_cap_set
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
@@ -118,6 +120,13 @@ def test_the_documented_errors_are_typed_exceptions_with_the_seeds_bodies(servic
 
     with pytest.raises(NotFound):
         ecore.status("9f3e7a2b-7c1d-4f12-8c9a-1b2c3d4e5f60")
+
+    capped = make_client(make_user("capped", credits=100))
+    spend_cap_set(token=capped.token.token, period="daily", limit=Decimal("3"))
+    with Client(service.url, capped.token.plaintext) as limited, pytest.raises(SpendCapReached) as over_cap:
+        limited.submit(people("Caleb", "Delia"), fields=FIELDS)
+    assert (over_cap.value.cap, over_cap.value.limit, over_cap.value.requested) == ("token_daily", 3, 4)
+    assert isinstance(over_cap.value, InsufficientCredits) and over_cap.value.status_code == 402
     assert Job.objects.count() == 0
 
 

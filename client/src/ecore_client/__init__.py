@@ -18,6 +18,7 @@ from ecore_client.errors import (  # noqa: E402
     RateLimited,
     ServerError,
     ServiceUnavailable,
+    SpendCapReached,
     WaitTimedOut,
 )
 from ecore_client.models import (  # noqa: E402
@@ -36,6 +37,7 @@ __all__ = [
     "Account", "AsyncClient", "AuthenticationFailed", "BadRequest", "BulkSubmission", "Client", "Conflict",
     "ConnectionFailed", "Credits", "DailyQuotaExceeded", "EcoreError", "Estimate", "InsufficientCredits",
     "JobFailed", "JobStatus", "JobSummary", "Lookup", "NotFound", "PayloadTooLarge", "PersonCompany",
-    "PlanLimitExceeded", "RateLimited", "RetryPolicy", "ServerError", "ServiceUnavailable", "Submission",
+    "PlanLimitExceeded", "RateLimited", "RetryPolicy", "ServerError", "ServiceUnavailable", "SpendCapReached",
+    "Submission",
     "WaitTimedOut", "__version__",
 ]

@@ -259,6 +259,8 @@ def enrich(
     level: LevelOption = "standard",
     criteria: CriteriaOption = None,
     min_confidence: Annotated[int | None, typer.Option(min=0, max=100)] = None,
+    max_age_days: Annotated[int | None, typer.Option(min=1, help="Leave out (and do not pay for) older values")] = None,
+    refuse_catch_all: Annotated[bool, typer.Option(help="Leave out (and do not pay for) catch-all emails")] = False,
     out: Annotated[Path | None, typer.Option(help="Write results here (.csv, .xlsx or .jsonl); implies --wait")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Watch the job(s) until they finish")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before spending credits")] = False,
@@ -269,7 +271,8 @@ def enrich(
     client = _client()
     records = _records(input)
     request = {"type": type, "level": level, "fields": _fields(fields), "criteria": _criteria(criteria),
-               "min_confidence": min_confidence}
+               "min_confidence": min_confidence, "max_age_days": max_age_days,
+               "accept_catch_all": False if refuse_catch_all else None}
     state_path = _state_path(client, input, request)
     state = json.loads(state_path.read_text()) if state_path.exists() and not new else None
     try:

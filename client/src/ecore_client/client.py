@@ -134,14 +134,12 @@ class _RateGate:
 
 
 def _submission_body(*, type: str, level: str, fields: Sequence[str], criteria: dict | None,
-                     min_confidence: int | None, webhook_url: str | None) -> dict:
+                     min_confidence: int | None, webhook_url: str | None, **options) -> dict:
+    """The parameters as Submit takes them; `options` are further ones by name (`max_age_days`,
+    `accept_catch_all`), sent when not None."""
     body = {"type": type, "level": level, "fields_to_enrich": list(fields)}
-    if criteria is not None:
-        body["criteria"] = criteria
-    if min_confidence is not None:
-        body["min_confidence"] = min_confidence
-    if webhook_url is not None:
-        body["webhook_url"] = webhook_url
+    optional = {"criteria": criteria, "min_confidence": min_confidence, "webhook_url": webhook_url, **options}
+    body.update({name: value for name, value in optional.items() if value is not None})
     return body
 
 
@@ -184,9 +182,9 @@ class _Operations:
 
     def _op_submit(self, records=None, *, file=None, type: str, level: str, fields: Sequence[str],
                    criteria: dict | None = None, min_confidence: int | None = None, webhook_url: str | None = None,
-                   idempotency_key: str | None = None) -> Operation:
+                   idempotency_key: str | None = None, **extra) -> Operation:
         body = _submission_body(type=type, level=level, fields=fields, criteria=criteria,
-                                min_confidence=min_confidence, webhook_url=webhook_url)
+                                min_confidence=min_confidence, webhook_url=webhook_url, **extra)
         headers = {"Idempotency-Key": idempotency_key or uuid.uuid4().hex}
         response = yield _submission_call("api/v1/enrichment/submit/", records=records, file=file, body=body,
                                           headers=headers)
@@ -194,9 +192,9 @@ class _Operations:
                                         replayed=response.headers.get("Idempotent-Replayed") == "true")
 
     def _op_estimate(self, records=None, *, file=None, type: str, level: str, fields: Sequence[str],
-                     criteria: dict | None = None, min_confidence: int | None = None) -> Operation:
+                     criteria: dict | None = None, min_confidence: int | None = None, **extra) -> Operation:
         body = _submission_body(type=type, level=level, fields=fields, criteria=criteria,
-                                min_confidence=min_confidence, webhook_url=None)
+                                min_confidence=min_confidence, webhook_url=None, **extra)
         response = yield _submission_call("api/v1/enrichment/estimate/", records=records, file=file, body=body)
         return Estimate.from_response(response.json())
 
@@ -218,10 +216,10 @@ class _Operations:
     def _op_bulk(self, records: Sequence[dict], *, type: str, level: str, fields: Sequence[str],
                  criteria: dict | None = None, min_confidence: int | None = None, webhook_url: str | None = None,
                  chunk_size: int | None = None, idempotency_key: str | None = None,
-                 on_submitted: Callable[[Submission], None] | None = None) -> Operation:
+                 on_submitted: Callable[[Submission], None] | None = None, **extra) -> Operation:
         records = list(records)
         options = {"type": type, "level": level, "fields": fields, "criteria": criteria,
-                   "min_confidence": min_confidence}
+                   "min_confidence": min_confidence, **extra}
         chunk_size, estimates = yield from self._op_bulk_estimate(records, chunk_size=chunk_size, **options)
         required = sum((estimate.exact_credits for estimate in estimates), Decimal(0))
         available = estimates[-1].wallet_balance
@@ -421,30 +419,34 @@ class Client(_Operations):
     def submit(self, records: Sequence[dict] | None = None, *, file: str | os.PathLike | None = None,
                type: str = "contact", level: str = "standard", fields: Sequence[str], criteria: dict | None = None,
                min_confidence: int | None = None, webhook_url: str | None = None,
-               idempotency_key: str | None = None) -> Submission:
-        """One job of at most the plan's records (500 at most), as JSON records or a CSV/Excel file."""
+               idempotency_key: str | None = None, **extra) -> Submission:
+        """One job of at most the plan's records (500 at most), as JSON records or a CSV/Excel file.
+
+        `extra` are further Submit parameters by name, e.g. `max_age_days=90`, `accept_catch_all=False`.
+        """
         return self._run(self._op_submit(records, file=file, type=type, level=level, fields=fields,
                                          criteria=criteria, min_confidence=min_confidence,
-                                         webhook_url=webhook_url, idempotency_key=idempotency_key))
+                                         webhook_url=webhook_url, idempotency_key=idempotency_key, **extra))
 
     def estimate(self, records: Sequence[dict] | None = None, *, file: str | os.PathLike | None = None,
                  type: str = "contact", level: str = "standard", fields: Sequence[str],
-                 criteria: dict | None = None, min_confidence: int | None = None) -> Estimate:
+                 criteria: dict | None = None, min_confidence: int | None = None, **extra) -> Estimate:
         """What `submit` would charge, validated as Submit validates; free."""
         return self._run(self._op_estimate(records, file=file, type=type, level=level, fields=fields,
-                                           criteria=criteria, min_confidence=min_confidence))
+                                           criteria=criteria, min_confidence=min_confidence, **extra))
 
     def bulk_estimate(self, records: Sequence[dict], *, type: str = "contact", level: str = "standard",
                       fields: Sequence[str], criteria: dict | None = None, min_confidence: int | None = None,
-                      chunk_size: int | None = None) -> list[Estimate]:
+                      chunk_size: int | None = None, **extra) -> list[Estimate]:
         """One estimate per submission `bulk` would make."""
         return self._run(self._op_bulk_estimate(list(records), chunk_size=chunk_size, type=type, level=level,
-                                                fields=fields, criteria=criteria, min_confidence=min_confidence))[1]
+                                                fields=fields, criteria=criteria, min_confidence=min_confidence,
+                                                **extra))[1]
 
     def bulk(self, records: Sequence[dict], *, type: str = "contact", level: str = "standard",
              fields: Sequence[str], criteria: dict | None = None, min_confidence: int | None = None,
              webhook_url: str | None = None, chunk_size: int | None = None, idempotency_key: str | None = None,
-             on_submitted: Callable[[Submission], None] | None = None) -> BulkSubmission:
+             on_submitted: Callable[[Submission], None] | None = None, **extra) -> BulkSubmission:
         """Any number of records, as submissions of the plan's records per submission each.
 
         Every submission is estimated (validated) first, and the total checked against the
@@ -455,7 +457,7 @@ class Client(_Operations):
         return self._run(self._op_bulk(records, type=type, level=level, fields=fields, criteria=criteria,
                                        min_confidence=min_confidence, webhook_url=webhook_url,
                                        chunk_size=chunk_size, idempotency_key=idempotency_key,
-                                       on_submitted=on_submitted))
+                                       on_submitted=on_submitted, **extra))
 
     def status(self, job_id: str) -> JobStatus:
         return self._run(self._op_status(job_id))
@@ -605,26 +607,26 @@ class AsyncClient(_Operations):
     async def submit(self, records: Sequence[dict] | None = None, *, file=None, type: str = "contact",
                      level: str = "standard", fields: Sequence[str], criteria: dict | None = None,
                      min_confidence: int | None = None, webhook_url: str | None = None,
-                     idempotency_key: str | None = None) -> Submission:
+                     idempotency_key: str | None = None, **extra) -> Submission:
         return await self._run(self._op_submit(records, file=file, type=type, level=level, fields=fields,
                                                criteria=criteria, min_confidence=min_confidence,
-                                               webhook_url=webhook_url, idempotency_key=idempotency_key))
+                                               webhook_url=webhook_url, idempotency_key=idempotency_key, **extra))
 
     async def estimate(self, records: Sequence[dict] | None = None, *, file=None, type: str = "contact",
                        level: str = "standard", fields: Sequence[str], criteria: dict | None = None,
-                       min_confidence: int | None = None) -> Estimate:
+                       min_confidence: int | None = None, **extra) -> Estimate:
         return await self._run(self._op_estimate(records, file=file, type=type, level=level, fields=fields,
-                                                 criteria=criteria, min_confidence=min_confidence))
+                                                 criteria=criteria, min_confidence=min_confidence, **extra))
 
     async def bulk(self, records: Sequence[dict], *, type: str = "contact", level: str = "standard",
                    fields: Sequence[str], criteria: dict | None = None, min_confidence: int | None = None,
                    webhook_url: str | None = None, chunk_size: int | None = None,
                    idempotency_key: str | None = None,
-                   on_submitted: Callable[[Submission], None] | None = None) -> BulkSubmission:
+                   on_submitted: Callable[[Submission], None] | None = None, **extra) -> BulkSubmission:
         return await self._run(self._op_bulk(records, type=type, level=level, fields=fields, criteria=criteria,
                                              min_confidence=min_confidence, webhook_url=webhook_url,
                                              chunk_size=chunk_size, idempotency_key=idempotency_key,
-                                             on_submitted=on_submitted))
+                                             on_submitted=on_submitted, **extra))
 
     async def status(self, job_id: str) -> JobStatus:
         return await self._run(self._op_status(job_id))

@@ -8,7 +8,8 @@ from decimal import Decimal, InvalidOperation
 import httpx
 
 # Keys that add context to an error's message rather than being one.
-CONTEXT_KEYS = frozenset({"allowed_fields", "limit", "requested", "unrecognized_columns"})
+CONTEXT_KEYS = frozenset({"allowed_fields", "limit", "requested", "unrecognized_columns", "cap", "spent",
+                          "resets_at"})
 _CREDITS = re.compile(r"You require (?P<required>[\d.]+) credits, but only (?P<available>[\d.]+) are available\.")
 
 
@@ -62,6 +63,19 @@ class InsufficientCredits(EcoreError):
         found = _CREDITS.search(message)
         self.required = Decimal(found["required"]) if found else None
         self.available = Decimal(found["available"]) if found else None
+
+
+class SpendCapReached(InsufficientCredits):
+    """402 `{"error": "Spend cap reached", "cap", "limit", "spent", "requested", "resets_at"}`: the wallet could
+    pay, but a daily or monthly cap of the token or the user cannot."""
+
+    def __init__(self, message: str, **kwargs):
+        super().__init__(message, **kwargs)
+        self.cap = self.body.get("cap")
+        self.limit = decimal_or_none(self.body.get("limit"))
+        self.spent = decimal_or_none(self.body.get("spent"))
+        self.requested = decimal_or_none(self.body.get("requested"))
+        self.resets_at = self.body.get("resets_at")
 
 
 class NotFound(EcoreError):
@@ -167,6 +181,8 @@ def error_for(response: httpx.Response) -> EcoreError:
         if isinstance(body, dict) and body.get("error") == "Plan limit exceeded":
             return PlanLimitExceeded(message, **options)
         return BadRequest(message, **options)
+    if status == 402 and isinstance(body, dict) and body.get("error") == "Spend cap reached":
+        return SpendCapReached(message, **options)
     if status == 429 and isinstance(body, dict) and isinstance(body.get("error"), dict):
         return DailyQuotaExceeded(message, **options)
     kinds = {401: AuthenticationFailed, 402: InsufficientCredits, 404: NotFound, 409: Conflict,

@@ -10,12 +10,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 INPUT_FORMATS = (".csv", ".xlsx", ".jsonl", ".ndjson", ".json")
 OUTPUT_FORMATS = (".csv", ".xlsx", ".jsonl", ".ndjson")
 # A cell starting with one of these runs as a formula in a spreadsheet program (CSV injection).
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_PREFIXES = ("=", "+", "-", "@")
+FULL_WIDTH_PREFIXES = ("＝", "＋", "－", "＠")
+PHONE_NUMBER = re.compile(r"\+[0-9][0-9 ().\-]*[0-9]")  # with 7 to 15 digits
 
 
 class RecordsError(ValueError):
@@ -105,7 +108,18 @@ def _cell(value) -> str:
 
 def _safe_cell(value) -> str:
     text = _cell(value)
-    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+    return "'" + text if _runs_as_formula(text) else text
+
+
+def _runs_as_formula(text: str) -> bool:
+    """The service's rule (enrichment/exports.py): a leading formula character, after any whitespace, or a
+    full-width look-alike, or a control character; a phone number such as +44 7463 585880 stays as it is."""
+    if text[:1] in ("\t", "\r", "\n"):
+        return True
+    stripped = text.lstrip()
+    if not stripped or stripped[0] not in FORMULA_PREFIXES + FULL_WIDTH_PREFIXES:
+        return False
+    return not (PHONE_NUMBER.fullmatch(stripped) and 7 <= sum(char.isdigit() for char in stripped) <= 15)
 
 
 def rows_as_jsonl(rows: list[dict]) -> bytes:
