@@ -134,6 +134,9 @@ def test_every_source_stage_contributes_to_one_pro_contact_job(api_client, alice
     assert refunds == {1: "no_phone", 2: "no_phone", 3: "no_phone", 4: "no_phone", 5: "no_phone", 6: "left_company"}
     assert wallet_balance(user=alice) == Decimal("1000") - row_charge
     assert ledger_sum(user=alice) == wallet_balance(user=alice)
-    credits = {name: Decimal(amount) for name, amount in status["credits"].items()}
+    credits = {name: Decimal(status["credits"][name]) for name in ("charged", "refunded", "net")}
     assert credits["charged"] == 7 * row_charge and credits["refunded"] == 6 * row_charge
     assert credits["net"] == row_charge
+    assert {reason: (entry["rows"], Decimal(entry["credits"]))
+            for reason, entry in status["credits"]["refunds_by_reason"].items()} == {
+        "no_phone": (5, 5 * row_charge), "left_company": (1, row_charge)}
