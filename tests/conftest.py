@@ -198,3 +198,26 @@ def finished_job(api_client, alice):
                                    payload={}, attempts=3, status=WebhookDelivery.Status.FAILED,
                                    last_status_code=500, last_error="HTTP 500")
     return job
+
+
+@pytest.fixture(scope="module")
+def service(django_db_setup, django_db_blocker, tmp_path_factory):
+    """The real service for the module's client tests: gunicorn and a Celery worker on the test database,
+    on PostgreSQL only (no cloud emulators)."""
+    from tests.live_service import LiveService
+
+    with django_db_blocker.unblock():
+        running = LiveService(tmp_path_factory.mktemp("service"), BIGQUERY_EMULATOR_HOST="",
+                              FIRESTORE_EMULATOR_HOST="")
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def acme_officers(db):
+    """Beatrice (CFO), Caleb (CTO) and Delia (COO) Tester at Acme Corp, each with an email and a mobile."""
+    company = make_company("Acme Corp", "acme.com")
+    for first, title in (("Beatrice", "CFO"), ("Caleb", "CTO"), ("Delia", "COO")):
+        make_person(company, first, "Tester", contact_email=f"{first.lower()}.tester@acme.com", job_title=title,
+                    contact_mobile_phone="+1 512 555 0100")
+    return company

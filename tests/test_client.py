@@ -28,8 +28,7 @@ from openpyxl import load_workbook
 
 from enrichment.models import Job
 from pricing.services import plan_assign
-from tests.factories import make_company, make_person
-from tests.live_service import LiveService
+from tests.factories import make_person
 from tokens.models import ApiToken
 from wallet.models import LedgerEntry
 from wallet.selectors import ledger_sum, wallet_balance
@@ -40,22 +39,6 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 FIELDS = ["contact_email", "job_title"]
 
 
-@pytest.fixture(scope="module")
-def service(django_db_setup, django_db_blocker, tmp_path_factory):
-    with django_db_blocker.unblock():
-        running = LiveService(tmp_path_factory.mktemp("client-service"), BIGQUERY_EMULATOR_HOST="",
-                              FIRESTORE_EMULATOR_HOST="")
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def acme(db):
-    company = make_company("Acme Corp", "acme.com")
-    for first, title in (("Beatrice", "CFO"), ("Caleb", "CTO"), ("Delia", "COO")):
-        make_person(company, first, "Tester", contact_email=f"{first.lower()}.tester@acme.com", job_title=title,
-                    contact_mobile_phone="+1 512 555 0100")
-    return company
 
 
 @pytest.fixture
@@ -68,7 +51,7 @@ def people(*firsts):
     return [{"first_name": first, "last_name": "Tester", "company_name": "Acme Corp"} for first in firsts]
 
 
-def test_a_job_is_submitted_waited_for_and_read_back(ecore, alice, acme):
+def test_a_job_is_submitted_waited_for_and_read_back(ecore, alice, acme_officers):
     seen = []
     job = ecore.submit(people("Beatrice", "Nobody"), fields=FIELDS)
     status = ecore.wait(job.job_id, interval=0.2, on_progress=seen.append)
@@ -84,7 +67,7 @@ def test_a_job_is_submitted_waited_for_and_read_back(ecore, alice, acme):
     assert wallet_balance(user=alice) == Decimal("998") == ledger_sum(user=alice)
 
 
-def test_results_download_as_csv_xlsx_and_json_lines(ecore, acme):
+def test_results_download_as_csv_xlsx_and_json_lines(ecore, acme_officers):
     job = ecore.submit(people("Caleb", "Delia"), fields=FIELDS)
     ecore.wait(job.job_id, interval=0.2)
 
@@ -176,7 +159,7 @@ class DropFirstResponse:
 
 
 def test_a_submit_whose_answer_was_lost_is_retried_and_makes_one_job_and_one_charge(service, api_client, alice,
-                                                                                     acme):
+                                                                                     acme_officers):
     proxy = DropFirstResponse(service.web.port)
     try:
         with Client(proxy.url, api_client.token.plaintext, retry=RetryPolicy(backoff_seconds=0.05)) as ecore:
@@ -192,7 +175,7 @@ def test_a_submit_whose_answer_was_lost_is_retried_and_makes_one_job_and_one_cha
 
 
 def test_bulk_splits_by_the_plan_and_submits_nothing_when_any_part_is_invalid_or_unaffordable(
-        ecore, alice, acme, make_user, make_client, service):
+        ecore, alice, acme_officers, make_user, make_client, service):
     plan_assign(username="alice", enrichment_limit=4)
     bad = people(*["Beatrice"] * 9) + [{"job_title": "no identifier"}] + people("Caleb")
     with pytest.raises(BadRequest) as refused:
@@ -233,10 +216,10 @@ class StatusesSeen(httpx.AsyncHTTPTransport):
         return response
 
 
-def test_rate_limited_lookups_back_off_and_all_succeed_charged_once_each(service, make_user, make_client, acme):
+def test_rate_limited_lookups_back_off_and_all_succeed_charged_once_each(service, make_user, make_client, acme_officers):
     firsts = ["Aaron", "Fiona", "Gideon", "Harriet", "Ivan", "Juno"]  # six people: a repeat would be free
     for index, first in enumerate(firsts):
-        make_person(acme, first, "Tester", contact_mobile_phone=f"+1 512 555 01{index:02d}")
+        make_person(acme_officers, first, "Tester", contact_mobile_phone=f"+1 512 555 01{index:02d}")
     user = make_user("burst", credits=100)
     issued = make_client(user).token
     ApiToken.objects.filter(pk=issued.token.pk).update(rate_limit_per_second=2)
@@ -257,7 +240,7 @@ def test_rate_limited_lookups_back_off_and_all_succeed_charged_once_each(service
     assert wallet_balance(user=user) == Decimal("70") == ledger_sum(user=user)
 
 
-def test_the_async_client_runs_a_job_and_a_lookup(service, api_client, acme):
+def test_the_async_client_runs_a_job_and_a_lookup(service, api_client, acme_officers):
     async def run():
         async with AsyncClient(service.url, api_client.token.plaintext) as ecore:
             job = await ecore.submit(people("Delia"), fields=FIELDS)

@@ -18,8 +18,7 @@ from openpyxl import load_workbook
 from enrichment.models import Job
 from enrichment.tasks import run_enrichment_job
 from pricing.services import plan_assign
-from tests.factories import make_company, make_person
-from tests.live_service import LiveService, WebServer
+from tests.live_service import WebServer
 from tests.worker import wait_for
 from wallet.selectors import ledger_sum, wallet_balance
 
@@ -30,21 +29,6 @@ NO_CLOUD = {"BIGQUERY_EMULATOR_HOST": "", "FIRESTORE_EMULATOR_HOST": ""}
 HELD_QUEUE = "ecore-test-held"  # a queue no worker reads: jobs stay queued until the test runs them
 
 
-@pytest.fixture(scope="module")
-def service(django_db_setup, django_db_blocker, tmp_path_factory):
-    with django_db_blocker.unblock():
-        running = LiveService(tmp_path_factory.mktemp("cli-service"), **NO_CLOUD)
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def acme(db):
-    company = make_company("Acme Corp", "acme.com")
-    for first, title in (("Beatrice", "CFO"), ("Caleb", "CTO"), ("Delia", "COO")):
-        make_person(company, first, "Tester", contact_email=f"{first.lower()}.tester@acme.com", job_title=title,
-                    contact_mobile_phone="+1 512 555 0100")
-    return company
 
 
 @pytest.fixture
@@ -64,7 +48,7 @@ def people_csv(path: Path, *firsts) -> Path:
     return path
 
 
-def test_a_csv_is_enriched_to_xlsx_with_progress_and_a_summary(service, env, tmp_path, alice, acme):
+def test_a_csv_is_enriched_to_xlsx_with_progress_and_a_summary(service, env, tmp_path, alice, acme_officers):
     source = people_csv(tmp_path / "people.csv", "Beatrice", "Nobody")
     out = tmp_path / "enriched.xlsx"
 
@@ -84,7 +68,7 @@ def test_a_csv_is_enriched_to_xlsx_with_progress_and_a_summary(service, env, tmp
     assert not list((tmp_path / "state").iterdir())  # a finished run leaves nothing to pick up
 
 
-def test_a_file_larger_than_the_plan_is_split_and_written_back_in_order_as_json(service, env, tmp_path, acme):
+def test_a_file_larger_than_the_plan_is_split_and_written_back_in_order_as_json(service, env, tmp_path, acme_officers):
     plan_assign(username="alice", enrichment_limit=2)
     source = people_csv(tmp_path / "people.csv", "Beatrice", "Caleb", "Delia", "Caleb", "Beatrice")
     out = tmp_path / "enriched.jsonl"
@@ -104,7 +88,7 @@ def test_a_file_larger_than_the_plan_is_split_and_written_back_in_order_as_json(
 
 
 def test_refusals_are_the_documented_exit_codes_and_submit_nothing(service, env, tmp_path, make_user, make_client,
-                                                                   acme):
+                                                                   acme_officers):
     source = people_csv(tmp_path / "people.csv", "Beatrice", "Caleb")
     poor = {**env, "ECORE_TOKEN": make_client(make_user("poor", credits=1)).token.plaintext}
 
@@ -121,7 +105,7 @@ def test_refusals_are_the_documented_exit_codes_and_submit_nothing(service, env,
     assert Job.objects.count() == 0
 
 
-def test_ctrl_c_leaves_the_job_running_and_the_same_command_picks_it_up(env, tmp_path, alice, acme, redis_client):
+def test_ctrl_c_leaves_the_job_running_and_the_same_command_picks_it_up(env, tmp_path, alice, acme_officers, redis_client):
     web = WebServer(tmp_path, CELERY_QUEUE=HELD_QUEUE, **NO_CLOUD)
     source = people_csv(tmp_path / "people.csv", "Caleb", "Delia")
     command = [ECORE, "--url", web.url, "enrich", str(source), "--fields", "job_title", "--yes", "--out",
@@ -149,7 +133,7 @@ def test_ctrl_c_leaves_the_job_running_and_the_same_command_picks_it_up(env, tmp
     assert Job.objects.count() == 1 and wallet_balance(user=alice) == Decimal("996")
 
 
-def test_status_and_a_phone_lookup(service, env, acme):
+def test_status_and_a_phone_lookup(service, env, acme_officers):
     job_id = json.loads(ecore(service.url, env, "--json", "enrich", str(people_csv(Path(env["ECORE_STATE_DIR"]).parent
                                                                                   / "one.csv", "Delia")),
                               "--fields", "job_title", "--yes").stdout)["job_ids"][0]

@@ -11,8 +11,6 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from enrichment.models import Job
-from tests.factories import make_company, make_person
-from tests.live_service import LiveService
 from wallet.selectors import wallet_balance
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
@@ -25,21 +23,6 @@ JOB = {"records": PEOPLE, "fields_to_enrich": FIELDS, "type": "contact", "level"
 FOUND_JOB = {**JOB, "records": PEOPLE[:1]}
 
 
-@pytest.fixture(scope="module")
-def service(django_db_setup, django_db_blocker, tmp_path_factory):
-    with django_db_blocker.unblock():
-        running = LiveService(tmp_path_factory.mktemp("mcp-service"), BIGQUERY_EMULATOR_HOST="",
-                              FIRESTORE_EMULATOR_HOST="")
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def acme(db):
-    company = make_company("Acme Corp", "acme.com")
-    make_person(company, "Beatrice", "Tester", contact_email="beatrice.tester@acme.com", job_title="CFO",
-                contact_mobile_phone="+1 512 555 0100")
-    return company
 
 
 @pytest.fixture
@@ -80,7 +63,7 @@ def test_the_tools_are_listed_and_those_that_spend_say_so(agent):
         assert not any("token" in name for name in tool.input_schema.get("properties", {}))
 
 
-def test_estimate_then_submit_with_the_confirmed_cost_creates_one_job_and_charges_it(agent, alice, acme):
+def test_estimate_then_submit_with_the_confirmed_cost_creates_one_job_and_charges_it(agent, alice, acme_officers):
     async def scenario(session):
         estimate = await session.call_tool("estimate_enrichment", FOUND_JOB)
         submitted = await session.call_tool("submit_enrichment", {
@@ -101,7 +84,7 @@ def test_estimate_then_submit_with_the_confirmed_cost_creates_one_job_and_charge
     assert wallet_balance(user=alice) == 998
 
 
-def test_a_wrong_or_missing_confirmation_submits_nothing_and_charges_nothing(agent, alice, acme):
+def test_a_wrong_or_missing_confirmation_submits_nothing_and_charges_nothing(agent, alice, acme_officers):
     async def scenario(session):
         wrong = await session.call_tool("submit_enrichment", {**JOB, "confirm_credits": 2})
         missing = await session.call_tool("submit_enrichment", JOB)
@@ -116,7 +99,7 @@ def test_a_wrong_or_missing_confirmation_submits_nothing_and_charges_nothing(age
     assert wallet_balance(user=alice) == 1000
 
 
-def test_a_completed_job_reports_its_credits_fill_rates_and_pages_of_rows(agent, alice, acme):
+def test_a_completed_job_reports_its_credits_fill_rates_and_pages_of_rows(agent, alice, acme_officers):
     async def scenario(session):
         submitted = await session.call_tool("submit_enrichment", {**JOB, "confirm_credits": 4})
         job_id = submitted.structured_content["job_id"]
@@ -148,7 +131,7 @@ def test_a_completed_job_reports_its_credits_fill_rates_and_pages_of_rows(agent,
     assert wallet_balance(user=alice) == 998
 
 
-def test_find_phone_charges_5_when_found_and_nothing_when_not(agent, alice, acme):
+def test_find_phone_charges_5_when_found_and_nothing_when_not(agent, alice, acme_officers):
     async def scenario(session):
         found = await session.call_tool("find_phone", {"first_name": "Beatrice", "last_name": "Tester",
                                                        "company_name": "Acme Corp"})
@@ -165,7 +148,7 @@ def test_find_phone_charges_5_when_found_and_nothing_when_not(agent, alice, acme
     assert wallet_balance(user=alice) == 995
 
 
-def test_a_wallet_without_credits_gets_the_services_402_message_and_no_job(agent, make_user, acme):
+def test_a_wallet_without_credits_gets_the_services_402_message_and_no_job(agent, make_user, acme_officers):
     broke = make_user("broke")
 
     async def scenario(session):

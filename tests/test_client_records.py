@@ -5,7 +5,6 @@ import csv
 import io
 
 import pytest
-
 from ecore_client.records import read_records, rows_as_csv
 
 
