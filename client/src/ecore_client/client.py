@@ -12,6 +12,7 @@ made, or the rate limiter refused it (429 with `Retry-After`).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import random
@@ -179,6 +180,19 @@ def _locate(error: EcoreError, *, first: int, last: int, total: int) -> EcoreErr
 
 class _Operations:
     """The operations, as generators; see the module's docstring."""
+
+    def _retry_delay(self, call: _Call, attempt: int, *, response: httpx.Response | None = None,
+                     failure: httpx.TransportError | None = None) -> float:
+        """How long to wait before trying `call` again after this failed attempt; raises when it must not be."""
+        last = attempt + 1 >= self.retry.tries
+        if failure is not None:
+            if last or not _transport_retryable(call, failure):
+                raise ConnectionFailed(
+                    f"{call.method} {self.base_url}{call.url}: {failure or type(failure).__name__}") from failure
+            return self.retry.delay(attempt)
+        if last or not _status_retryable(call, response):
+            raise error_for(response)
+        return self.retry.delay(attempt, retry_after_seconds(response.headers))
 
     def _op_submit(self, records=None, *, file=None, type: str, level: str, fields: Sequence[str],
                    criteria: dict | None = None, min_confidence: int | None = None, webhook_url: str | None = None,
@@ -391,28 +405,20 @@ class Client(_Operations):
             return done.value
 
     def _send(self, call: _Call) -> httpx.Response:
-        attempt = 0
-        while True:
+        for attempt in itertools.count():
             if call.lookup:
                 time.sleep(self._gate.wait_seconds())
             try:
                 response = self._http.request(call.method, call.url, json=call.json, params=call.params,
                                               files=call.files, data=call.data, headers=call.headers)
             except httpx.TransportError as exc:
-                if attempt + 1 < self.retry.tries and _transport_retryable(call, exc):
-                    time.sleep(self.retry.delay(attempt))
-                    attempt += 1
-                    continue
-                raise ConnectionFailed(f"{call.method} {self.base_url}{call.url}: {exc or type(exc).__name__}") from exc
+                time.sleep(self._retry_delay(call, attempt, failure=exc))
+                continue
             if call.lookup:
                 self._gate.observe(response)
             if response.is_success:
                 return response
-            if attempt + 1 < self.retry.tries and _status_retryable(call, response):
-                time.sleep(self.retry.delay(attempt, retry_after_seconds(response.headers)))
-                attempt += 1
-                continue
-            raise error_for(response)
+            time.sleep(self._retry_delay(call, attempt, response=response))
 
     # --- jobs ---------------------------------------------------------------------------------
 
@@ -581,28 +587,20 @@ class AsyncClient(_Operations):
             return done.value
 
     async def _send(self, call: _Call) -> httpx.Response:
-        attempt = 0
-        while True:
+        for attempt in itertools.count():
             if call.lookup:
                 await asyncio.sleep(self._gate.wait_seconds())
             try:
                 response = await self._http.request(call.method, call.url, json=call.json, params=call.params,
                                                     files=call.files, data=call.data, headers=call.headers)
             except httpx.TransportError as exc:
-                if attempt + 1 < self.retry.tries and _transport_retryable(call, exc):
-                    await asyncio.sleep(self.retry.delay(attempt))
-                    attempt += 1
-                    continue
-                raise ConnectionFailed(f"{call.method} {self.base_url}{call.url}: {exc or type(exc).__name__}") from exc
+                await asyncio.sleep(self._retry_delay(call, attempt, failure=exc))
+                continue
             if call.lookup:
                 self._gate.observe(response)
             if response.is_success:
                 return response
-            if attempt + 1 < self.retry.tries and _status_retryable(call, response):
-                await asyncio.sleep(self.retry.delay(attempt, retry_after_seconds(response.headers)))
-                attempt += 1
-                continue
-            raise error_for(response)
+            await asyncio.sleep(self._retry_delay(call, attempt, response=response))
 
     async def submit(self, records: Sequence[dict] | None = None, *, file=None, type: str = "contact",
                      level: str = "standard", fields: Sequence[str], criteria: dict | None = None,
