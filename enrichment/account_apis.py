@@ -7,12 +7,12 @@ from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ecore.exceptions import ValidationFailed, format_credits
 from ecore.openapi import INVALID_PAGE, page_of, validation_failed
+from enrichment.job_apis import Pagination
 from enrichment.selectors import account_overview
 from wallet.selectors import USAGE_GROUPS, ledger_entries_for_user, ledger_reason, usage_for_user
 
@@ -43,12 +43,6 @@ LEDGER_PAGE = page_of("LedgerPage", inline_serializer("LedgerRow", {
     "created_at": serializers.DateTimeField(), "kind": serializers.CharField(), "reason": serializers.CharField(),
     "amount": serializers.CharField(), "balance_after": serializers.CharField(),
     "job_id": serializers.UUIDField(allow_null=True), "note": serializers.CharField()}, many=True))
-
-
-class Pagination(PageNumberPagination):
-    page_size = 100
-    page_size_query_param = "page_size"
-    max_page_size = 1000
 
 
 class PeriodSerializer(serializers.Serializer):
